@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set themselves up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check fix up clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## demo: start the platform on embedded defaults, set up Sunrise Dental, place a simulated call
+demo: $(STAMP)
+	$(BIN)/switchboard demo
+
+## up: start the platform (both planes) on embedded defaults
+up: $(STAMP)
+	$(BIN)/switchboard up
+
+## test: the whole suite (unit + end-to-end over real WebSockets)
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+## check: lint and type-check
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## fix: apply lint fixes and formatting
+fix: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .switchboard .pytest_cache

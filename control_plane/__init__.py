@@ -1,0 +1,1 @@
+"""Control plane: tenants, agents, phone numbers, knowledge uploads, call timelines."""

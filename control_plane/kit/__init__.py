@@ -1,0 +1,1 @@
+"""Shared plumbing for the control plane's slices: database, errors, auth, pagination."""

@@ -1,0 +1,67 @@
+"""One domain error base, rendered as ``{"error": ..., "detail": ...}``."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class DomainError(Exception):
+    status_code = 400
+    error = "bad_request"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status_code = 404
+    error = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    error = "conflict"
+
+
+class Unprocessable(DomainError):
+    status_code = 422
+    error = "unprocessable"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    error = "payload_too_large"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    error = "unauthorized"
+
+
+class ErrorBody(dict):  # documented shape for OpenAPI responses
+    pass
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the errors a route can return."""
+    schema = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "detail": {}},
+        "required": ["error", "detail"],
+    }
+    return {
+        code: {"description": "Error", "content": {"application/json": {"schema": schema}}}
+        for code in codes
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)

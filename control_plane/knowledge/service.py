@@ -1,0 +1,84 @@
+"""Document upload: validate, chunk, index. Text and Markdown for now."""
+
+import hashlib
+from pathlib import PurePath
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from control_plane.kit.db import new_id
+from control_plane.kit.errors import NotFound, PayloadTooLarge, Unprocessable
+from control_plane.knowledge.models import Document
+from control_plane.tenants.service import get_tenant
+from knowledge.chunking import chunk_document
+from knowledge.store import KnowledgeStore
+
+MAX_BYTES = 5 * 1024 * 1024
+SUPPORTED = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
+
+
+def _decode(filename: str, data: bytes) -> tuple[str, str]:
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in SUPPORTED:
+        raise Unprocessable(
+            f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED)}"
+        )
+    if len(data) > MAX_BYTES:
+        raise PayloadTooLarge(f"document is {len(data)} bytes; the limit is {MAX_BYTES}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise Unprocessable(f"document is not valid UTF-8 text: {e.reason}") from e
+    if not text.strip():
+        raise Unprocessable("document is empty")
+    return text, SUPPORTED[suffix]
+
+
+async def add_document(
+    session: AsyncSession, store: KnowledgeStore, tenant_id: str, filename: str, data: bytes
+) -> Document:
+    await get_tenant(session, tenant_id)
+    text, content_type = _decode(filename, data)
+    chunks = chunk_document(text)
+    if not chunks:
+        raise Unprocessable("document has no extractable text")
+    doc = Document(
+        id=new_id("doc"),
+        tenant_id=tenant_id,
+        filename=PurePath(filename).name,
+        content_type=content_type,
+        sha256=hashlib.sha256(data).hexdigest(),
+        status="ready",
+        chunks=len(chunks),
+    )
+    session.add(doc)
+    await session.flush()
+    # Index after the row is staged: if indexing fails the request fails and the row is
+    # rolled back with it, so nothing is half-written.
+    store.upsert(tenant_id, doc.id, chunks)
+    return doc
+
+
+async def list_documents(
+    session: AsyncSession, tenant_id: str, limit: int, offset: int
+) -> tuple[list[Document], int]:
+    await get_tenant(session, tenant_id)
+    where = Document.tenant_id == tenant_id
+    total = await session.scalar(select(func.count()).select_from(Document).where(where)) or 0
+    rows = await session.scalars(
+        select(Document).where(where).order_by(Document.created_at).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def delete_document(
+    session: AsyncSession, store: KnowledgeStore, tenant_id: str, document_id: str
+) -> None:
+    doc = await session.scalar(
+        select(Document).where(Document.tenant_id == tenant_id, Document.id == document_id)
+    )
+    if doc is None:
+        raise NotFound(f"document {document_id} does not exist for tenant {tenant_id}")
+    await session.delete(doc)
+    await session.flush()
+    store.delete_document(tenant_id, document_id)

@@ -1,0 +1,46 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from control_plane.kit.auth import Operator
+from control_plane.kit.deps import SessionDep
+from control_plane.kit.errors import error_responses
+from control_plane.kit.pagination import Page, PageParams, page_params
+from control_plane.numbers import service
+from control_plane.numbers.schemas import NumberIn, NumberOut
+from control_plane.tenants.service import get_tenant
+
+router = APIRouter(
+    prefix="/v1/tenants/{tenant_id}/numbers",
+    tags=["numbers"],
+    responses=error_responses(401, 404, 422),
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NumberOut,
+    responses=error_responses(409),
+)
+async def bind_number(
+    tenant_id: str, body: NumberIn, session: SessionDep, _: Operator
+) -> NumberOut:
+    return NumberOut.model_validate(await service.bind_number(session, tenant_id, body))
+
+
+@router.get("", response_model=Page[NumberOut])
+async def list_numbers(
+    tenant_id: str,
+    session: SessionDep,
+    _: Operator,
+    paging: Annotated[PageParams, Depends(page_params)],
+) -> Page[NumberOut]:
+    await get_tenant(session, tenant_id)
+    rows, total = await service.list_numbers(session, tenant_id, paging.limit, paging.offset)
+    return Page(
+        items=[NumberOut.model_validate(r) for r in rows],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+    )

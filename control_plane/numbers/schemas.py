@@ -1,0 +1,22 @@
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
+
+
+class NumberIn(BaseModel):
+    e164: E164
+    agent_id: str
+    provider: Literal["twilio"] = "twilio"
+
+
+class NumberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    e164: str
+    tenant_id: str
+    agent_id: str
+    provider: str
+    created_at: datetime

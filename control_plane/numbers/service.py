@@ -1,0 +1,40 @@
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from control_plane.kit.errors import Conflict
+from control_plane.numbers.models import PhoneNumber
+from control_plane.numbers.schemas import NumberIn
+from control_plane.tenants.models import Agent
+from control_plane.tenants.service import get_agent
+
+
+async def bind_number(session: AsyncSession, tenant_id: str, data: NumberIn) -> PhoneNumber:
+    await get_agent(session, tenant_id, data.agent_id)
+    if await session.get(PhoneNumber, data.e164) is not None:
+        raise Conflict(f"{data.e164} is already bound")
+    number = PhoneNumber(
+        e164=data.e164, tenant_id=tenant_id, agent_id=data.agent_id, provider=data.provider
+    )
+    session.add(number)
+    await session.flush()
+    return number
+
+
+async def list_numbers(
+    session: AsyncSession, tenant_id: str, limit: int, offset: int
+) -> tuple[list[PhoneNumber], int]:
+    where = PhoneNumber.tenant_id == tenant_id
+    total = await session.scalar(select(func.count()).select_from(PhoneNumber).where(where)) or 0
+    rows = await session.scalars(
+        select(PhoneNumber).where(where).order_by(PhoneNumber.e164).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def agent_for_number(session: AsyncSession, e164: str) -> Agent | None:
+    """Platform-internal: the media plane resolves a called number to its agent."""
+    return await session.scalar(
+        select(Agent)
+        .join(PhoneNumber, PhoneNumber.agent_id == Agent.id)
+        .where(PhoneNumber.e164 == e164)
+    )

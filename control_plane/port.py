@@ -1,0 +1,66 @@
+"""The control plane's in-process face for the media plane (embedded, single-process mode)."""
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from control_plane.calls import service as calls
+from control_plane.kit.db import session_scope
+from control_plane.numbers.service import agent_for_number
+from knowledge.store import Hit, KnowledgeStore
+from media_plane.agent import AgentConfig, CallEventRecord
+
+
+class LocalControlPlane:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], knowledge: KnowledgeStore):
+        self._sessions = sessions
+        self._knowledge = knowledge
+
+    async def agent_for_number(self, e164: str) -> AgentConfig | None:
+        async for session in session_scope(self._sessions):
+            agent = await agent_for_number(session, e164)
+            if agent is None:
+                return None
+            return AgentConfig(
+                tenant_id=agent.tenant_id,
+                agent_id=agent.id,
+                name=agent.name,
+                persona=agent.persona,
+                greeting=agent.greeting,
+                language=agent.language,
+                voice=agent.voice,
+                tools=tuple(agent.tools),
+                transfer_number=agent.transfer_number,
+                providers=dict(agent.providers),
+            )
+        return None
+
+    async def record_events(self, events: list[CallEventRecord]) -> None:
+        async for session in session_scope(self._sessions):
+            for e in events:
+                await calls.record_event(
+                    session,
+                    event_id=e.event_id,
+                    tenant_id=e.tenant_id,
+                    call_id=e.call_id,
+                    seq=e.seq,
+                    kind=e.kind,
+                    at=e.at,
+                    data=e.data,
+                )
+
+    async def create_booking(
+        self, tenant_id: str, call_id: str, when: str, name: str | None
+    ) -> str:
+        async for session in session_scope(self._sessions):
+            booking = await calls.create_booking(session, tenant_id, call_id, when, name)
+            return booking.id
+        raise RuntimeError("no session")
+
+    async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]:
+        # Qdrant Edge answers in well under a millisecond; no thread hop needed.
+        await asyncio.sleep(0)
+        return self._knowledge.search(tenant_id, query, k)
+
+    async def key_terms(self, tenant_id: str) -> frozenset[str]:
+        return self._knowledge.key_terms(tenant_id)

@@ -1,0 +1,31 @@
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from control_plane.kit.db import Base, Timestamped, utcnow
+
+
+class Tenant(Timestamped, Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Agent(Timestamped, Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    persona: Mapped[str] = mapped_column(Text)
+    greeting: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(20))
+    voice: Mapped[str] = mapped_column(String(100))
+    tools: Mapped[list[str]] = mapped_column(JSON)
+    transfer_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    providers: Mapped[dict[str, str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

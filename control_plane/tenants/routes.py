@@ -1,0 +1,66 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from control_plane.kit.auth import Operator
+from control_plane.kit.deps import SessionDep
+from control_plane.kit.errors import error_responses
+from control_plane.kit.pagination import Page, PageParams, page_params
+from control_plane.tenants import service
+from control_plane.tenants.schemas import AgentIn, AgentOut, TenantIn, TenantOut
+
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=error_responses(401, 422))
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+class TenantCreated(TenantOut):
+    agent: AgentOut | None = None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantCreated)
+async def create_tenant(body: TenantIn, session: SessionDep, _: Operator) -> TenantCreated:
+    tenant = await service.create_tenant(session, body.name)
+    out = TenantCreated.model_validate(tenant)
+    if body.agent is not None:
+        agent = await service.create_agent(session, tenant.id, body.agent)
+        out.agent = AgentOut.model_validate(agent)
+    return out
+
+
+@router.get("", response_model=Page[TenantOut])
+async def list_tenants(session: SessionDep, _: Operator, paging: Paging) -> Page[TenantOut]:
+    rows, total = await service.list_tenants(session, paging.limit, paging.offset)
+    return Page(
+        items=[TenantOut.model_validate(r) for r in rows],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+    )
+
+
+@router.get("/{tenant_id}", response_model=TenantOut, responses=error_responses(404))
+async def get_tenant(tenant_id: str, session: SessionDep, _: Operator) -> TenantOut:
+    return TenantOut.model_validate(await service.get_tenant(session, tenant_id))
+
+
+@router.post(
+    "/{tenant_id}/agents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgentOut,
+    responses=error_responses(404),
+)
+async def create_agent(tenant_id: str, body: AgentIn, session: SessionDep, _: Operator) -> AgentOut:
+    return AgentOut.model_validate(await service.create_agent(session, tenant_id, body))
+
+
+@router.get("/{tenant_id}/agents", response_model=Page[AgentOut], responses=error_responses(404))
+async def list_agents(
+    tenant_id: str, session: SessionDep, _: Operator, paging: Paging
+) -> Page[AgentOut]:
+    rows, total = await service.list_agents(session, tenant_id, paging.limit, paging.offset)
+    return Page(
+        items=[AgentOut.model_validate(r) for r in rows],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+    )

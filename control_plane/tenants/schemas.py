@@ -1,0 +1,55 @@
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.numbers.schemas import E164
+
+ToolName = Literal["search_knowledge", "book_appointment", "transfer_to_human", "end_call"]
+ALL_TOOLS: list[ToolName] = [
+    "search_knowledge",
+    "book_appointment",
+    "transfer_to_human",
+    "end_call",
+]
+
+
+class ProviderChoice(BaseModel):
+    """Which engine serves each role. "offline" is the embedded default for all three."""
+
+    stt: Literal["offline"] = "offline"
+    llm: Literal["offline"] = "offline"
+    tts: Literal["offline"] = "offline"
+
+
+class AgentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    persona: str = Field(default="You are a friendly, concise phone receptionist.", max_length=8000)
+    greeting: str = Field(min_length=1, max_length=500)
+    language: Literal["en-US"] = "en-US"
+    voice: Literal["en_US-joe-medium"] = "en_US-joe-medium"
+    tools: list[ToolName] = Field(default_factory=lambda: list(ALL_TOOLS))
+    transfer_number: E164 | None = None
+    providers: ProviderChoice = Field(default_factory=ProviderChoice)
+
+
+class AgentOut(AgentIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    tenant_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    agent: AgentIn | None = None
+
+
+class TenantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    created_at: datetime

@@ -1,0 +1,63 @@
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from control_plane.kit.db import new_id
+from control_plane.kit.errors import NotFound
+from control_plane.tenants.models import Agent, Tenant
+from control_plane.tenants.schemas import AgentIn
+
+
+async def create_tenant(session: AsyncSession, name: str) -> Tenant:
+    tenant = Tenant(id=new_id("ten"), name=name)
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id} does not exist")
+    return tenant
+
+
+async def list_tenants(session: AsyncSession, limit: int, offset: int) -> tuple[list[Tenant], int]:
+    total = await session.scalar(select(func.count()).select_from(Tenant)) or 0
+    rows = await session.scalars(
+        select(Tenant).order_by(Tenant.created_at).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def create_agent(session: AsyncSession, tenant_id: str, data: AgentIn) -> Agent:
+    await get_tenant(session, tenant_id)
+    agent = Agent(
+        id=new_id("agt"),
+        tenant_id=tenant_id,
+        **data.model_dump(exclude={"providers"}),
+        providers=data.providers.model_dump(),
+    )
+    session.add(agent)
+    await session.flush()
+    return agent
+
+
+async def get_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:
+    agent = await session.scalar(
+        select(Agent).where(Agent.tenant_id == tenant_id, Agent.id == agent_id)
+    )
+    if agent is None:
+        raise NotFound(f"agent {agent_id} does not exist for tenant {tenant_id}")
+    return agent
+
+
+async def list_agents(
+    session: AsyncSession, tenant_id: str, limit: int, offset: int
+) -> tuple[list[Agent], int]:
+    await get_tenant(session, tenant_id)
+    where = Agent.tenant_id == tenant_id
+    total = await session.scalar(select(func.count()).select_from(Agent).where(where)) or 0
+    rows = await session.scalars(
+        select(Agent).where(where).order_by(Agent.created_at).limit(limit).offset(offset)
+    )
+    return list(rows), total

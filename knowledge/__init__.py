@@ -1,0 +1,1 @@
+"""Knowledge: document chunking, indexing and tenant-scoped retrieval over Qdrant."""

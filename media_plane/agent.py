@@ -1,0 +1,51 @@
+"""What the media plane needs from the control plane, and nothing more."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from knowledge.store import Hit
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    tenant_id: str
+    agent_id: str
+    name: str
+    persona: str
+    greeting: str
+    language: str
+    voice: str
+    tools: tuple[str, ...]
+    transfer_number: str | None = None
+    providers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEventRecord:
+    event_id: str
+    tenant_id: str
+    call_id: str
+    seq: int
+    kind: str
+    at: float
+    data: dict
+
+
+class ControlPlanePort(Protocol):
+    """The media plane's view of the control plane.
+
+    Embedded mode implements it in-process (control_plane.port); a split deployment
+    implements it over the control plane's internal API.
+    """
+
+    async def agent_for_number(self, e164: str) -> AgentConfig | None: ...
+
+    async def record_events(self, events: list[CallEventRecord]) -> None: ...
+
+    async def create_booking(
+        self, tenant_id: str, call_id: str, when: str, name: str | None
+    ) -> str: ...
+
+    async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]: ...
+
+    async def key_terms(self, tenant_id: str) -> frozenset[str]: ...

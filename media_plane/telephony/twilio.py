@@ -1,0 +1,177 @@
+"""Twilio: the voice webhook, the Media Streams WebSocket and the stream's follow-up.
+
+1. ``POST /twilio/voice`` (form-encoded, as Twilio sends it) resolves the called number to
+   a tenant's agent and answers TwiML ``<Connect><Stream>``. Every URL handed out carries
+   the call id in its query string so a proxy can pin all of a call's traffic to one pod.
+2. ``WS /twilio/stream?call_id=...`` admits only a stream for an announced call, waits for
+   Twilio's ``start`` and runs the call's pipeline until hang-up.
+3. ``POST /twilio/stream-ended?call_id=...`` is the ``<Connect action>``: after the stream
+   closes, Twilio asks what next. A transfer answers ``<Dial>``; anything else hangs up.
+"""
+
+import asyncio
+import json
+import re
+from typing import Annotated
+from xml.sax.saxutils import escape, quoteattr
+
+from fastapi import APIRouter, Form, Query, Request, Response, WebSocket
+from fastapi.websockets import WebSocketDisconnect
+from loguru import logger
+from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.workers.runner import WorkerRunner
+
+from control_plane.kit.errors import DomainError
+from knowledge.text import key_terms
+from media_plane.agent import AgentConfig
+from media_plane.calls import Call
+from media_plane.pipeline import SAMPLE_RATE, build_call_worker
+from media_plane.providers.offline_engine import INTENT_TERMS
+from media_plane.providers.offline_tts import synthesize_cached
+
+router = APIRouter(tags=["twilio"])
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+START_TIMEOUT_SECS = 10.0
+NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
+POLICY_VIOLATION = 1008
+
+
+class BadWebhook(DomainError):
+    error = "bad_webhook"
+
+
+def twiml(body: str) -> Response:
+    xml = f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
+    return Response(content=xml, media_type="application/xml")
+
+
+def _public_base(request: Request) -> str:
+    configured = request.app.state.settings.public_url
+    return str(configured).rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+@router.post("/twilio/voice", response_class=Response)
+async def voice_webhook(
+    request: Request,
+    call_sid: Annotated[str, Form(alias="CallSid", min_length=2, max_length=64)],
+    account_sid: Annotated[str, Form(alias="AccountSid", min_length=2, max_length=64)],
+    to: Annotated[str, Form(alias="To", max_length=32)],
+    from_: Annotated[str, Form(alias="From", max_length=64)],
+) -> Response:
+    if not E164.match(to):
+        raise BadWebhook(f"'To' must be an E.164 number, got {to[:32]!r}")
+    agent = await request.app.state.port.agent_for_number(to)
+    if agent is None:
+        # Documented behaviour: a polite spoken message, then hang up. No pipeline starts.
+        logger.info("twilio.unknown_number")
+        return twiml(f"<Say>{escape(NOT_IN_SERVICE)}</Say><Hangup/>")
+
+    call = request.app.state.calls.announce(call_sid, agent)
+    logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
+    # The stream opens a moment after this answer: use that moment to have the greeting's
+    # audio ready, so it starts as soon as the stream does.
+    call.warm_up = asyncio.create_task(warm_greeting(agent))
+    base = _public_base(request)
+    ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
+    action_url = f"{base}/twilio/stream-ended?call_id={call.call_id}"
+    return twiml(
+        f"<Connect action={quoteattr(action_url)}>"
+        f"<Stream url={quoteattr(stream_url)}>"
+        f'<Parameter name="call_id" value={quoteattr(call.call_id)}/>'
+        f"</Stream></Connect>"
+    )
+
+
+@router.post("/twilio/stream-ended", response_class=Response)
+async def stream_ended(request: Request, call_id: Annotated[str, Query(max_length=80)]) -> Response:
+    call: Call | None = request.app.state.calls.finished(call_id)
+    if call is not None and call.transfer_to:
+        return twiml(f"<Dial>{escape(call.transfer_to)}</Dial>")
+    return twiml("<Hangup/>")
+
+
+async def warm_greeting(agent: AgentConfig) -> None:
+    if agent.providers.get("tts", "offline") == "offline":
+        await asyncio.to_thread(
+            synthesize_cached, agent.tenant_id, agent.voice, agent.greeting, SAMPLE_RATE
+        )
+
+
+async def _await_start(websocket: WebSocket) -> dict | None:
+    """Twilio sends ``connected`` then ``start``; nothing before ``start`` carries audio."""
+    while True:
+        raw = await websocket.receive_text()
+        try:
+            message = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(message, dict) and message.get("event") == "start":
+            return message
+        if isinstance(message, dict) and message.get("event") == "stop":
+            return None
+
+
+@router.websocket("/twilio/stream")
+async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
+    app = websocket.app
+    call: Call | None = app.state.calls.claim(call_id) if call_id else None
+    if call is None:
+        # Refused before the handshake completes: no pipeline, no audio.
+        logger.warning("twilio.stream_refused")
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
+    await websocket.accept()
+    try:
+        start = await asyncio.wait_for(_await_start(websocket), START_TIMEOUT_SECS)
+    except (TimeoutError, WebSocketDisconnect):
+        start = None
+    details = (start or {}).get("start") or {}
+    stream_sid = details.get("streamSid") or (start or {}).get("streamSid")
+    if not stream_sid or details.get("callSid") != call.provider_call_sid:
+        log.warning("twilio.bad_start")
+        app.state.calls.finish(call)
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+
+    await run_call(call, websocket, stream_sid)
+
+
+async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
+    app = websocket.app
+    port = app.state.port
+    log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
+    writer = asyncio.create_task(call.write_events(port), name=f"events-{call.call_id}")
+    call.record("call.started", agent_id=call.agent.agent_id)
+    log.info("call.started")
+    end_reason = "agent_ended"
+    try:
+        terms = await port.key_terms(call.tenant_id) | key_terms(INTENT_TERMS)
+        worker, transport, _context = build_call_worker(call, websocket, stream_sid, port, terms)
+
+        @transport.event_handler("on_client_connected")
+        async def _connected(_transport, _ws):
+            await worker.queue_frames([TTSSpeakFrame(call.agent.greeting, append_to_context=True)])
+
+        @transport.event_handler("on_client_disconnected")
+        async def _disconnected(_transport, _ws):
+            nonlocal end_reason
+            end_reason = "caller_hung_up"
+            await worker.cancel(reason="caller hung up")
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+    except Exception:
+        end_reason = "error"
+        log.exception("call.failed")
+    finally:
+        if call.transfer_to:
+            end_reason = "transferred"
+        app.state.calls.finish(call)
+        call.record("call.ended", reason=end_reason)
+        call.close_timeline()
+        await writer
+        log.info("call.ended", reason=end_reason)

@@ -1,0 +1,108 @@
+"""The tools an agent can use in a call, advertised to the LLM and handled here."""
+
+import asyncio
+from typing import Any
+
+from loguru import logger
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties
+from pipecat.services.llm_service import FunctionCallParams, LLMService
+
+from media_plane.agent import ControlPlanePort
+from media_plane.calls import Call
+
+SEARCH_BUDGET_SECS = 0.5  # a slow store must never stall the turn
+SEARCH_K = 3
+
+SCHEMAS = {
+    "search_knowledge": FunctionSchema(
+        name="search_knowledge",
+        description="Search the business's own documents (prices, hours, policies, FAQs). "
+        "Use it for every factual question about the business.",
+        properties={"query": {"type": "string", "description": "The caller's question."}},
+        required=["query"],
+    ),
+    "book_appointment": FunctionSchema(
+        name="book_appointment",
+        description="Book an appointment for the caller.",
+        properties={
+            "when": {"type": "string", "description": "Day and time, as the caller said it."},
+            "name": {"type": "string", "description": "The caller's name, if given."},
+        },
+        required=["when"],
+    ),
+    "transfer_to_human": FunctionSchema(
+        name="transfer_to_human",
+        description="Transfer the caller to a member of staff.",
+        properties={"reason": {"type": "string"}},
+        required=[],
+    ),
+    "end_call": FunctionSchema(
+        name="end_call",
+        description="Hang up after saying goodbye.",
+        properties={},
+        required=[],
+    ),
+}
+
+
+def tools_schema(enabled: tuple[str, ...]) -> ToolsSchema:
+    return ToolsSchema(standard_tools=[SCHEMAS[name] for name in enabled if name in SCHEMAS])
+
+
+def register_tools(llm: LLMService, call: Call, port: ControlPlanePort) -> None:
+    log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
+
+    async def done(params: FunctionCallParams, result: dict[str, Any], **props: Any) -> None:
+        call.record("tool.result", name=params.function_name, result=result)
+        properties = FunctionCallResultProperties(**props) if props else None
+        await params.result_callback(result, properties=properties)
+
+    async def search_knowledge(params: FunctionCallParams) -> None:
+        query = str(params.arguments.get("query", ""))[:500]
+        try:
+            hits = await asyncio.wait_for(
+                port.search_knowledge(call.tenant_id, query, SEARCH_K), SEARCH_BUDGET_SECS
+            )
+            passages = [{"section": h.section, "text": h.text} for h in hits]
+            await done(params, {"query": query, "passages": passages})
+        except TimeoutError:
+            log.warning("tool.search_timeout")
+            await done(params, {"query": query, "passages": [], "error": "timeout"})
+
+    async def book_appointment(params: FunctionCallParams) -> None:
+        when = str(params.arguments.get("when", "")).strip()[:200]
+        name = params.arguments.get("name")
+        if not when:
+            await done(params, {"error": "a day and time are needed"})
+            return
+        booking_id = await port.create_booking(
+            call.tenant_id, call.call_id, when, str(name)[:200] if name else None
+        )
+        await done(params, {"booking_id": booking_id, "when": when})
+
+    async def transfer_to_human(params: FunctionCallParams) -> None:
+        target = call.agent.transfer_number
+        if not target:
+            await done(params, {"status": "unavailable"})
+            return
+        # The stream ends once the hand-off message is spoken; the provider then asks what
+        # to do next, and telephony answers with a dial to this number.
+        call.transfer_to = target
+        await done(params, {"status": "transferring"}, run_llm=False)
+        await params.llm.push_frame(EndWorkerFrame(reason="transfer"))
+
+    async def end_call(params: FunctionCallParams) -> None:
+        await done(params, {"status": "ending"}, run_llm=False)
+        await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
+
+    handlers = {
+        "search_knowledge": search_knowledge,
+        "book_appointment": book_appointment,
+        "transfer_to_human": transfer_to_human,
+        "end_call": end_call,
+    }
+    for name in call.agent.tools:
+        if name in handlers:
+            llm.register_function(name, handlers[name])

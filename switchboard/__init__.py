@@ -1,0 +1,1 @@
+"""Switchboard: a multi-tenant platform for AI phone agents, built on Pipecat."""

@@ -1,0 +1,430 @@
+"""The simulated caller: the platform's own test telephone.
+
+It does what Twilio does on a real call: posts the voice webhook, opens the media
+WebSocket from the TwiML it gets back and speaks the Media Streams protocol (``connected``,
+``start``, ``media`` as base64 mu-law 8 kHz in 20 ms frames paced by the wall clock,
+``mark`` echoes, ``stop``). Agent audio is "played" in real time from a playback buffer,
+so a ``clear`` drops exactly what a phone would not have played yet. After the call it
+transcribes what it heard, per turn, and reports the latency from the end of its own
+speech to the first agent audio that came back.
+"""
+
+import asyncio
+import base64
+import json
+import secrets
+import time
+import wave
+import xml.etree.ElementTree as ET
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soxr
+import websockets
+
+with __import__("warnings").catch_warnings():
+    __import__("warnings").simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+RATE = 8000
+FRAME = 160  # 20 ms of 8 kHz mu-law
+FRAME_SECS = 0.02
+SILENCE = b"\xff" * FRAME
+SETTLE_SECS = 1.0  # the agent is done when nothing new has played for this long
+BARGE_IN_AFTER_SECS = 1.2  # how much of a reply plays before the caller cuts in
+REPLY_TIMEOUT_SECS = 15.0
+
+
+@dataclass
+class Utterance:
+    text: str | None = None
+    audio: Path | None = None
+    barge_in: bool = False  # speak over the agent's previous reply instead of waiting
+
+    @property
+    def label(self) -> str:
+        return self.text if self.text is not None else str(self.audio)
+
+
+@dataclass
+class Turn:
+    index: int
+    caller: str | None
+    agent_heard: str = ""
+    agent_heard_secs: float = 0.0
+    tools: list[str] = field(default_factory=list)
+    latency_ms: float | None = None
+    interrupted_by_caller: bool = False
+    clear_after_ms: float | None = None  # caller speech start -> clear received
+
+
+@dataclass
+class CallReport:
+    call_id: str | None
+    outcome: str
+    turns: list[Turn]
+    greeting_first_audio_ms: float | None = None
+    hung_up_by: str | None = None
+    spoken: str | None = None  # a <Say> answer instead of a stream (e.g. unknown number)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _trim(pcm: np.ndarray, threshold: int = 300) -> np.ndarray:
+    loud = np.nonzero(np.abs(pcm) > threshold)[0]
+    return pcm[loud[0] : loud[-1] + 1] if len(loud) else pcm[:0]
+
+
+def speech_frames(utterance: Utterance, voice: str) -> list[bytes]:
+    """The utterance as 20 ms mu-law frames, trimmed so its last frame is its last sound."""
+    if utterance.audio is not None:
+        with wave.open(str(utterance.audio), "rb") as w:
+            raw = w.readframes(w.getnframes())
+            pcm = np.frombuffer(raw, dtype=np.int16)
+            if w.getsampwidth() != 2:
+                raise ValueError(f"{utterance.audio}: only 16-bit PCM WAV is supported")
+            if w.getnchannels() > 1:
+                pcm = pcm.reshape(-1, w.getnchannels()).mean(axis=1).astype(np.int16)
+            rate = w.getframerate()
+        if rate != RATE:
+            pcm = soxr.resample(pcm, rate, RATE).astype(np.int16)
+    else:
+        from media_plane.providers.offline_tts import synthesize
+
+        pcm = np.frombuffer(synthesize(voice, utterance.text or "", RATE, repeatable=True), dtype=np.int16)
+    ulaw = audioop.lin2ulaw(_trim(pcm).tobytes(), 2)
+    ulaw += b"\xff" * (-len(ulaw) % FRAME)
+    return [ulaw[i : i + FRAME] for i in range(0, len(ulaw), FRAME)]
+
+
+class _Line:
+    """Both directions of the phone line, ticking every 20 ms."""
+
+    def __init__(self, ws, stream_sid: str):
+        self.ws = ws
+        self.stream_sid = stream_sid
+        self.outgoing: deque[bytes] = deque()
+        self.playback: deque[bytes | str] = deque()  # audio frames and mark names
+        self.heard: list[bytearray] = [bytearray()]  # played agent audio, per turn
+        self.seq = 0
+        self.chunk = 0
+        self.started = time.monotonic()
+        self.last_speech_sent: float | None = None
+        self.speech_started: float | None = None
+        self.first_audio_after_speech: float | None = None
+        self.last_audio_activity = 0.0
+        self.first_audio: float | None = None
+        self.clear_at: float | None = None
+        self.closed = asyncio.Event()
+        self.server_closed = False
+
+    def _seq(self) -> str:
+        self.seq += 1
+        return str(self.seq)
+
+    async def send(self, message: dict) -> None:
+        await self.ws.send(json.dumps(message))
+
+    def speak(self, frames: list[bytes]) -> None:
+        self.outgoing.extend(frames)
+        self.speech_started = None
+        self.last_speech_sent = None
+        self.first_audio_after_speech = None
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self.outgoing)
+
+    @property
+    def agent_idle_for(self) -> float:
+        if self.playback:
+            return 0.0
+        return time.monotonic() - self.last_audio_activity
+
+    async def tick_loop(self) -> None:
+        n = 0
+        try:
+            while not self.closed.is_set():
+                n += 1
+                # Pace by the wall clock: frame n goes out at start + n * 20 ms.
+                delay = self.started + n * FRAME_SECS - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self._tick()
+        except websockets.ConnectionClosed:
+            self.server_closed = True
+            self.closed.set()
+
+    async def _tick(self) -> None:
+        now = time.monotonic()
+        if self.outgoing:
+            frame = self.outgoing.popleft()
+            if self.speech_started is None:
+                self.speech_started = now
+            if not self.outgoing:
+                self.last_speech_sent = now
+        else:
+            frame = SILENCE
+        self.chunk += 1
+        await self.send(
+            {
+                "event": "media",
+                "sequenceNumber": self._seq(),
+                "media": {
+                    "track": "inbound",
+                    "chunk": str(self.chunk),
+                    "timestamp": str(int((now - self.started) * 1000)),
+                    "payload": base64.b64encode(frame).decode(),
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+        # Play one frame of agent audio; marks are echoed once everything before them played.
+        while self.playback and isinstance(self.playback[0], str):
+            name = self.playback.popleft()
+            await self.send(
+                {
+                    "event": "mark",
+                    "sequenceNumber": self._seq(),
+                    "streamSid": self.stream_sid,
+                    "mark": {"name": name},
+                }
+            )
+        if self.playback:
+            self.heard[-1].extend(self.playback.popleft())  # type: ignore[arg-type]
+            self.last_audio_activity = now
+
+    async def receive_loop(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                event = message.get("event")
+                now = time.monotonic()
+                if event == "media":
+                    payload = base64.b64decode(message["media"]["payload"])
+                    if self.first_audio is None:
+                        self.first_audio = now
+                    if (
+                        self.last_speech_sent is not None
+                        and self.first_audio_after_speech is None
+                        and now >= self.last_speech_sent
+                    ):
+                        self.first_audio_after_speech = now
+                    for i in range(0, len(payload), FRAME):
+                        self.playback.append(payload[i : i + FRAME])
+                    self.last_audio_activity = now
+                elif event == "clear":
+                    self.playback = deque(p for p in self.playback if isinstance(p, str))
+                    self.clear_at = now
+                elif event == "mark":
+                    self.playback.append(message["mark"]["name"])
+        except websockets.ConnectionClosed:
+            pass
+        self.server_closed = True
+        self.closed.set()
+
+
+async def _wait(predicate, within: float, closed: asyncio.Event) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if closed.is_set():
+            return False
+        await asyncio.sleep(FRAME_SECS)
+    return False
+
+
+async def place_call(
+    base_url: str,
+    to: str,
+    utterances: list[Utterance],
+    *,
+    caller_id: str = "+15550100999",
+    voice: str = "en_US-joe-medium",
+    hang_up: bool = True,
+    token: str | None = None,
+    tenant_id: str | None = None,
+) -> CallReport:
+    call_sid = "CA" + secrets.token_hex(16)
+    account_sid = "AC" + secrets.token_hex(16)
+    stream_sid = "MZ" + secrets.token_hex(16)
+    frames = [speech_frames(u, voice) for u in utterances]  # synthesise before dialling
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        r = await http.post(
+            "/twilio/voice",
+            data={
+                "CallSid": call_sid,
+                "AccountSid": account_sid,
+                "From": caller_id,
+                "To": to,
+                "CallStatus": "ringing",
+                "Direction": "inbound",
+                "ApiVersion": "2010-04-01",
+            },
+        )
+        r.raise_for_status()
+        root = ET.fromstring(r.text)
+        stream = root.find("./Connect/Stream")
+        if stream is None:
+            say = root.find("./Say")
+            return CallReport(
+                call_id=None,
+                outcome="no_stream",
+                turns=[],
+                spoken=say.text if say is not None else None,
+            )
+        params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        call_id = params.get("call_id")
+
+        turns = [Turn(index=0, caller=None)]
+        async with websockets.connect(stream.get("url", ""), max_size=2**22) as ws:
+            line = _Line(ws, stream_sid)
+            await line.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            await line.send(
+                {
+                    "event": "start",
+                    "sequenceNumber": line._seq(),
+                    "start": {
+                        "accountSid": account_sid,
+                        "streamSid": stream_sid,
+                        "callSid": call_sid,
+                        "tracks": ["inbound"],
+                        "customParameters": params,
+                        "mediaFormat": {
+                            "encoding": "audio/x-mulaw",
+                            "sampleRate": RATE,
+                            "channels": 1,
+                        },
+                    },
+                    "streamSid": stream_sid,
+                }
+            )
+            line.started = time.monotonic()
+            tasks = [
+                asyncio.create_task(line.tick_loop()),
+                asyncio.create_task(line.receive_loop()),
+            ]
+            try:
+                await _wait(lambda: line.first_audio is not None, REPLY_TIMEOUT_SECS, line.closed)
+                greeting_ms = (line.first_audio - line.started) * 1000 if line.first_audio else None
+                for i, (utterance, uframes) in enumerate(zip(utterances, frames, strict=True), 1):
+                    if line.closed.is_set():
+                        break
+                    if utterance.barge_in:
+                        # Wait for the agent's reply to start, let it play a little, cut in.
+                        await _wait(lambda: bool(line.playback), REPLY_TIMEOUT_SECS, line.closed)
+                        played = len(line.heard[-1])
+                        await _wait(
+                            lambda p=played: len(line.heard[-1]) - p >= BARGE_IN_AFTER_SECS * RATE,
+                            REPLY_TIMEOUT_SECS,
+                            line.closed,
+                        )
+                    else:
+                        await _wait(
+                            lambda: line.agent_idle_for >= SETTLE_SECS,
+                            REPLY_TIMEOUT_SECS,
+                            line.closed,
+                        )
+                    turn = Turn(index=i, caller=utterance.label)
+                    was_playing = bool(line.playback)
+                    line.clear_at = None
+                    line.speak(uframes)
+                    line.heard.append(bytearray())
+                    await _wait(lambda: line.last_speech_sent is not None, 60, line.closed)
+                    if utterance.barge_in and was_playing:
+                        turns[-1].interrupted_by_caller = line.clear_at is not None
+                        if line.clear_at is not None and line.speech_started is not None:
+                            turn.clear_after_ms = (line.clear_at - line.speech_started) * 1000
+                    await _wait(
+                        lambda: line.first_audio_after_speech is not None,
+                        REPLY_TIMEOUT_SECS,
+                        line.closed,
+                    )
+                    if line.first_audio_after_speech and line.last_speech_sent:
+                        turn.latency_ms = (
+                            line.first_audio_after_speech - line.last_speech_sent
+                        ) * 1000
+                    turns.append(turn)
+                if not hang_up:
+                    # Wait for the agent to end the call; if it does not, hang up anyway.
+                    await _wait(lambda: False, REPLY_TIMEOUT_SECS, line.closed)
+                if line.closed.is_set():
+                    hung_up_by = "agent"
+                else:
+                    await _wait(
+                        lambda: line.agent_idle_for >= SETTLE_SECS, REPLY_TIMEOUT_SECS, line.closed
+                    )
+                    line.heard.append(bytearray())
+                    await line.send(
+                        {
+                            "event": "stop",
+                            "sequenceNumber": line._seq(),
+                            "streamSid": stream_sid,
+                            "stop": {"accountSid": account_sid, "callSid": call_sid},
+                        }
+                    )
+                    hung_up_by = "caller"
+            finally:
+                line.closed.set()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+        # What the caller heard, turn by turn, transcribed offline after the call.
+        from media_plane.providers.offline_stt import decode_pcm
+
+        await asyncio.to_thread(_calibrate_once)
+
+        for turn, audio in zip(turns, line.heard, strict=False):
+            turn.agent_heard_secs = len(audio) / RATE
+            if audio:
+                pcm = audioop.ulaw2lin(bytes(audio), 2)
+                turn.agent_heard = await asyncio.to_thread(decode_pcm, pcm, RATE)
+
+        if token and tenant_id and call_id:
+            await _attach_tools(http, token, tenant_id, call_id, turns)
+
+    return CallReport(
+        call_id=call_id,
+        outcome="completed",
+        turns=turns,
+        greeting_first_audio_ms=greeting_ms,
+        hung_up_by=hung_up_by,
+    )
+
+
+_calibrated = False
+
+
+def _calibrate_once() -> None:
+    global _calibrated
+    if not _calibrated:
+        from media_plane.providers.calibration import calibrate_recogniser
+
+        calibrate_recogniser()
+        _calibrated = True
+
+
+async def _attach_tools(
+    http: httpx.AsyncClient, token: str, tenant_id: str, call_id: str, turns: list[Turn]
+) -> None:
+    """Tools used per turn, from the call's timeline (the n-th user turn's tool calls)."""
+    r = await http.get(
+        f"/v1/tenants/{tenant_id}/calls/{call_id}/events",
+        params={"limit": 200},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if r.status_code != 200:
+        return
+    user_turn = 0
+    for event in r.json()["items"]:
+        if event["kind"] == "turn.user":
+            user_turn += 1
+        elif event["kind"] == "tool.called" and user_turn < len(turns):
+            turns[user_turn].tools.append(event["data"]["name"])

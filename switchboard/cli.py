@@ -1,0 +1,249 @@
+"""``switchboard``: run the platform, administer tenants, place simulated calls.
+
+Every command takes ``--json`` for scripts and exits non-zero with a clear message on bad
+input. The platform's URL and token come from ``--url``/``--token`` or
+``SWITCHBOARD_URL``/``SWITCHBOARD_TOKEN``.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard.settings import DEV_ADMIN_TOKEN
+
+
+class ClientSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8080"
+    token: str = DEV_ADMIN_TOKEN
+
+
+class CliError(Exception):
+    pass
+
+
+def _api(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        r = httpx.request(
+            method,
+            args.url.rstrip("/") + path,
+            headers={"Authorization": f"Bearer {args.token}"},
+            timeout=30,
+            **kwargs,
+        )
+    except httpx.HTTPError as e:
+        raise CliError(f"cannot reach the platform at {args.url}: {e}") from e
+    if r.status_code >= 400:
+        try:
+            body = r.json()
+            detail = body.get("detail", body)
+        except ValueError:
+            detail = r.text
+        raise CliError(f"{method} {path} failed ({r.status_code}): {detail}")
+    return r.json() if r.content else None
+
+
+def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
+    print(json.dumps(data) if args.json else human)
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from switchboard.server import create_app
+    from switchboard.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="warning",
+    )
+
+
+def cmd_tenant_create(args: argparse.Namespace) -> None:
+    agent: dict[str, Any] = {"name": args.agent_name or args.name, "greeting": args.greeting}
+    if args.persona:
+        agent["persona"] = args.persona
+    if args.transfer_number:
+        agent["transfer_number"] = args.transfer_number
+    if args.tools:
+        agent["tools"] = args.tools.split(",")
+    out = _api(args, "POST", "/v1/tenants", json={"name": args.name, "agent": agent})
+    _emit(args, out, f"tenant {out['id']}  agent {out['agent']['id']}")
+
+
+def cmd_tenant_list(args: argparse.Namespace) -> None:
+    out = _api(args, "GET", "/v1/tenants", params={"limit": 200})
+    _emit(args, out, "\n".join(f"{t['id']}  {t['name']}" for t in out["items"]) or "(none)")
+
+
+def cmd_number_bind(args: argparse.Namespace) -> None:
+    out = _api(
+        args,
+        "POST",
+        f"/v1/tenants/{args.tenant}/numbers",
+        json={"e164": args.number, "agent_id": args.agent},
+    )
+    _emit(args, out, f"{out['e164']} -> agent {out['agent_id']}")
+
+
+def cmd_knowledge_add(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    with path.open("rb") as f:
+        out = _api(
+            args, "POST", f"/v1/tenants/{args.tenant}/documents", files={"file": (path.name, f)}
+        )
+    _emit(args, out, f"{out['id']}  {out['filename']}  {out['status']}  {out['chunks']} chunks")
+
+
+def _print_turn(turn: Any) -> None:
+    if turn.index == 0:
+        print(f"  greeting  agent: {turn.agent_heard!r}")
+    else:
+        tools = ", ".join(turn.tools) or "-"
+        latency = f"{turn.latency_ms:.0f} ms" if turn.latency_ms is not None else "no reply"
+        print(f"  turn {turn.index}    caller: {turn.caller!r}")
+        if turn.clear_after_ms is not None:
+            print(
+                f"            (caller cut in: platform sent 'clear' "
+                f"{turn.clear_after_ms:.0f} ms after the caller started speaking)"
+            )
+        print(f"            agent:  {turn.agent_heard!r}")
+        print(f"            tools:  {tools}    latency: {latency}")
+    if turn.interrupted_by_caller:
+        print("            [agent stopped mid-sentence: the caller interrupted]")
+
+
+def cmd_call(args: argparse.Namespace) -> None:
+    from switchboard.caller import Utterance, place_call
+
+    utterances = [Utterance(text=t) for t in args.say or []]
+    utterances += [Utterance(audio=Path(a)) for a in args.audio or []]
+    for a in args.audio or []:
+        if not Path(a).is_file():
+            raise CliError(f"no such file: {a}")
+    for n in args.barge_in or []:
+        if not 1 <= n <= len(utterances):
+            raise CliError(f"--barge-in {n}: there are {len(utterances)} utterances")
+        utterances[n - 1].barge_in = True
+    report = asyncio.run(
+        place_call(
+            args.url,
+            args.to,
+            utterances,
+            hang_up=not args.no_hang_up,
+            token=args.token,
+            tenant_id=args.tenant,
+        )
+    )
+    if args.json:
+        for turn in report.turns:
+            print(json.dumps(turn.__dict__))
+        return
+    if report.outcome == "no_stream":
+        print(f"the platform answered without a stream: {report.spoken!r}")
+        return
+    print(f"call {report.call_id}")
+    for turn in report.turns:
+        _print_turn(turn)
+    print(f"  hung up by the {report.hung_up_by}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from switchboard.demo.run import run_demo
+
+    run_demo(port=args.port or 8765)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    client = ClientSettings()
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=client.url, help="platform URL (SWITCHBOARD_URL)")
+    common.add_argument("--token", default=client.token, help="API token (SWITCHBOARD_TOKEN)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = argparse.ArgumentParser(prog="switchboard", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the platform (both planes, embedded defaults)")
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.set_defaults(func=cmd_up)
+
+    demo = sub.add_parser("demo", help="start the platform, set up a tenant, place a call")
+    demo.add_argument("--port", type=int)
+    demo.set_defaults(func=cmd_demo)
+
+    call = sub.add_parser("call", parents=[common], help="place a simulated phone call")
+    call.add_argument("--to", required=True, help="the number to call, E.164")
+    call.add_argument("--say", action="append", help="a caller utterance (repeatable)")
+    call.add_argument("--audio", action="append", help="a WAV file to speak (repeatable)")
+    call.add_argument(
+        "--barge-in",
+        type=int,
+        action="append",
+        metavar="N",
+        help="utterance N interrupts the agent's previous reply mid-sentence",
+    )
+    call.add_argument("--no-hang-up", action="store_true", help="wait for the agent to hang up")
+    call.add_argument("--tenant", help="tenant id, to show which tools each turn used")
+    call.set_defaults(func=cmd_call)
+
+    tenants = sub.add_parser("tenant", help="tenants and their agents").add_subparsers(
+        dest="action", required=True
+    )
+    tc = tenants.add_parser("create", parents=[common], help="create a tenant with an agent")
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--greeting", required=True)
+    tc.add_argument("--persona")
+    tc.add_argument("--agent-name")
+    tc.add_argument("--transfer-number")
+    tc.add_argument("--tools", help="comma-separated tool names")
+    tc.set_defaults(func=cmd_tenant_create)
+    tl = tenants.add_parser("list", parents=[common])
+    tl.set_defaults(func=cmd_tenant_list)
+
+    numbers = sub.add_parser("number", help="phone numbers").add_subparsers(
+        dest="action", required=True
+    )
+    nb = numbers.add_parser("bind", parents=[common], help="bind a number to an agent")
+    nb.add_argument("--tenant", required=True)
+    nb.add_argument("--agent", required=True)
+    nb.add_argument("--number", required=True, help="E.164, e.g. +15550100200")
+    nb.set_defaults(func=cmd_number_bind)
+
+    knowledge = sub.add_parser("knowledge", help="knowledge documents").add_subparsers(
+        dest="action", required=True
+    )
+    ka = knowledge.add_parser("add", parents=[common], help="upload a .txt or .md document")
+    ka.add_argument("file")
+    ka.add_argument("--tenant", required=True)
+    ka.set_defaults(func=cmd_knowledge_add)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as e:
+        print(f"switchboard: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

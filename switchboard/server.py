@@ -1,0 +1,66 @@
+"""The platform's ASGI app. Embedded mode runs both planes in one process."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+
+from control_plane.calls.routes import router as calls_router
+from control_plane.kit.db import create_engine, create_schema, session_factory
+from control_plane.kit.errors import install_error_handlers
+from control_plane.knowledge.routes import router as knowledge_router
+from control_plane.numbers.routes import router as numbers_router
+from control_plane.port import LocalControlPlane
+from control_plane.tenants.routes import router as tenants_router
+from knowledge.store import open_store
+from media_plane.calls import CallRegistry
+from media_plane.telephony.twilio import router as twilio_router
+from switchboard.settings import Settings, get_settings
+
+
+def warm_models(voices: tuple[str, ...] = ("en_US-joe-medium",)) -> None:
+    """Load the offline models before the first call rather than during it."""
+    from media_plane.providers import calibration, offline_tts, vad
+
+    vad.warm_up()
+    for voice in voices:
+        offline_tts.load_voice(voice)
+    calibration.calibrate_recogniser()
+
+
+def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        await create_schema(engine)
+        knowledge = open_store(
+            str(settings.qdrant_url) if settings.qdrant_url else None, settings.qdrant_edge_path
+        )
+        app.state.settings = settings
+        app.state.sessions = session_factory(engine)
+        app.state.knowledge = knowledge
+        app.state.port = LocalControlPlane(app.state.sessions, knowledge)
+        app.state.calls = CallRegistry()
+        if warm:
+            warm_models()
+        logger.info("platform.ready")
+        try:
+            yield
+        finally:
+            knowledge.close()
+            await engine.dispose()
+
+    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    for router in (tenants_router, numbers_router, knowledge_router, calls_router, twilio_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "live_calls": app.state.calls.live_count}
+
+    return app
