@@ -95,7 +95,8 @@ def speech_frames(utterance: Utterance, voice: str) -> list[bytes]:
     else:
         from media_plane.providers.offline_tts import synthesize
 
-        pcm = np.frombuffer(synthesize(voice, utterance.text or "", RATE, repeatable=True), dtype=np.int16)
+        speech = synthesize(voice, utterance.text or "", RATE, repeatable=True)
+        pcm = np.frombuffer(speech, dtype=np.int16)
     ulaw = audioop.lin2ulaw(_trim(pcm).tobytes(), 2)
     ulaw += b"\xff" * (-len(ulaw) % FRAME)
     return [ulaw[i : i + FRAME] for i in range(0, len(ulaw), FRAME)]

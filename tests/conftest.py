@@ -46,9 +46,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``switchboard up``: uvicorn on a loopback port, as a user runs it."""
     port = free_port()
     data = tmp_path_factory.mktemp("platform")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")
-    } | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
         "SWITCHBOARD_DATA_DIR": str(data),
         "SWITCHBOARD_PORT": str(port),
         "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
@@ -63,7 +61,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"platform exited: {(data / 'platform.log').read_text()[-3000:]}")
+                tail = (data / "platform.log").read_text()[-3000:]
+                raise RuntimeError(f"platform exited: {tail}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break

@@ -14,4 +14,6 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
+# scope="function": the session commits when the route returns, before the response goes
+# out, so a client that got 201 can rely on the next request seeing the row.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]

@@ -3,6 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 
 class DomainError(Exception):
@@ -39,10 +40,6 @@ class Unauthorized(DomainError):
     error = "unauthorized"
 
 
-class ErrorBody(dict):  # documented shape for OpenAPI responses
-    pass
-
-
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI entries for the errors a route can return."""
     schema = {
@@ -60,6 +57,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same unique row; the loser gets what it would have
+        # got a moment later.
+        return JSONResponse(
+            {"error": "conflict", "detail": "the resource already exists or changed"},
+            status_code=409,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

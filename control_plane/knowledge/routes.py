@@ -1,3 +1,4 @@
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile, status
@@ -65,4 +66,4 @@ async def search(
 ) -> list[HitOut]:
     await get_tenant(session, tenant_id)
     hits = request.app.state.knowledge.search(tenant_id, q, k)
-    return [HitOut(**h.__dict__) for h in hits]
+    return [HitOut(**asdict(h)) for h in hits]

@@ -143,7 +143,7 @@ def decide(messages: Sequence[dict[str, Any]], tools: Iterable[str]) -> Reply:
     if last.get("role") == "tool":
         return _after_tool(messages, last)
 
-    said = _last_said(messages)
+    said = _last_said(messages[:-1])
     user = _text_of(last).lower().strip() if last.get("role") == "user" else ""
     if not user:
         return Reply()

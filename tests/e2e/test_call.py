@@ -29,24 +29,23 @@ and most patients see their teeth become several shades lighter after a single s
 """
 
 
-def timeline(url: str, tenant_id: str, call_id: str) -> list[dict]:
-    r = httpx.get(
-        f"{url}/v1/tenants/{tenant_id}/calls/{call_id}/events",
-        params={"limit": 200},
-        headers=AUTH,
-    )
+async def timeline(url: str, tenant_id: str, call_id: str) -> list[dict]:
+    async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+        r = await http.get(f"/v1/tenants/{tenant_id}/calls/{call_id}/events", params={"limit": 200})
+    if r.status_code == 404:
+        return []
     assert r.status_code == 200, r.text
     return r.json()["items"]
 
 
-def wait_for_end(url: str, tenant_id: str, call_id: str) -> list[dict]:
+async def wait_for_end(url: str, tenant_id: str, call_id: str) -> list[dict]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        events = timeline(url, tenant_id, call_id)
+        events = await timeline(url, tenant_id, call_id)
         if events and events[-1]["kind"] == "call.ended":
             return events
-        time.sleep(0.2)
-    raise AssertionError(f"call {call_id} never ended: {timeline(url, tenant_id, call_id)}")
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"call {call_id} never ended: {await timeline(url, tenant_id, call_id)}")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,10 @@ def tenant(platform: str) -> dict:
 
 async def test_greeting_then_answer_from_the_document_then_hang_up(platform, tenant):
     report = await place_call(
-        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        platform,
+        tenant["number"],
+        [Utterance("Where can I park?")],
+        token=TOKEN,
         tenant_id=tenant["id"],
     )
     greeting, answer = report.turns
@@ -66,12 +68,13 @@ async def test_greeting_then_answer_from_the_document_then_hang_up(platform, ten
     assert answer.tools == ["search_knowledge"]
     assert answer.latency_ms is not None and answer.agent_heard
 
-    events = wait_for_end(platform, tenant["id"], report.call_id)
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
     spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
     # "Mill Lane" exists only in the uploaded document.
     assert any("Mill Lane" in text for text in spoken), spoken
     assert events[-1]["data"]["reason"] == "caller_hung_up"
-    health = httpx.get(f"{platform}/healthz").json()
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(f"{platform}/healthz")).json()
     assert health["live_calls"] == 0  # hang-up freed the call
 
 
@@ -79,7 +82,10 @@ async def test_caller_interrupting_makes_the_agent_stop(platform, tenant):
     report = await place_call(
         platform,
         tenant["number"],
-        [Utterance("Tell me about teeth whitening."), Utterance("Where can I park?", barge_in=True)],
+        [
+            Utterance("Tell me about teeth whitening."),
+            Utterance("Where can I park?", barge_in=True),
+        ],
         token=TOKEN,
         tenant_id=tenant["id"],
     )
@@ -88,7 +94,7 @@ async def test_caller_interrupting_makes_the_agent_stop(platform, tenant):
     assert interruption.clear_after_ms is not None
     # The whitening answer is ~10 s of speech; the caller heard only the start of it.
     assert 0.5 < long_answer.agent_heard_secs < 4, long_answer
-    events = wait_for_end(platform, tenant["id"], report.call_id)
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
     agent_turns = [e["data"] for e in events if e["kind"] == "turn.agent"]
     assert any(t["interrupted"] for t in agent_turns), agent_turns
     assert interruption.tools == ["search_knowledge"]
@@ -96,12 +102,16 @@ async def test_caller_interrupting_makes_the_agent_stop(platform, tenant):
 
 async def test_agent_ends_the_call_when_the_caller_says_goodbye(platform, tenant):
     report = await place_call(
-        platform, tenant["number"], [Utterance("Goodbye.")], token=TOKEN,
-        tenant_id=tenant["id"], hang_up=False,
+        platform,
+        tenant["number"],
+        [Utterance("Goodbye.")],
+        token=TOKEN,
+        tenant_id=tenant["id"],
+        hang_up=False,
     )
     assert report.hung_up_by == "agent"
     assert report.turns[1].tools == ["end_call"]
-    events = wait_for_end(platform, tenant["id"], report.call_id)
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
     assert events[-1]["data"]["reason"] == "agent_ended"
 
 
@@ -125,15 +135,19 @@ async def _announce(platform: str, number: str) -> tuple[str, str]:
     async with httpx.AsyncClient(base_url=platform) as http:
         r = await http.post(
             "/twilio/voice",
-            data={"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": "+15550100999",
-                  "To": number},
+            data={
+                "CallSid": call_sid,
+                "AccountSid": "AC" + "0" * 32,
+                "From": "+15550100999",
+                "To": number,
+            },
         )
     stream_url = r.text.split('Stream url="')[1].split('"')[0].replace("&amp;", "&")
     return call_sid, stream_url
 
 
 async def test_a_stream_url_admits_one_stream_only(platform, tenant):
-    call_sid, stream_url = await _announce(platform, tenant["number"])
+    _, stream_url = await _announce(platform, tenant["number"])
     async with websockets.connect(stream_url) as first:
         with pytest.raises(websockets.InvalidStatus):
             async with websockets.connect(stream_url):
@@ -145,7 +159,7 @@ async def test_malformed_media_messages_are_skipped_and_the_call_goes_on(platfor
     call_sid, stream_url = await _announce(platform, tenant["number"])
     stream_sid = "MZ" + secrets.token_hex(16)
     question = synthesize("en_US-joe-medium", "Where can I park?", 8000, repeatable=True)
-    import audioop  # noqa: PLC0415 - stdlib on 3.11, only the tests' raw client needs it
+    import audioop  # stdlib on 3.11; only this raw client needs it
 
     ulaw = audioop.lin2ulaw(question, 2)
     frames = [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
@@ -157,11 +171,23 @@ async def test_malformed_media_messages_are_skipped_and_the_call_goes_on(platfor
 
     async with websockets.connect(stream_url) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps({"event": "start", "streamSid": stream_sid,
-                                  "start": {"streamSid": stream_sid, "callSid": call_sid}}))
-        for bad in ["{not json", '"a string"', json.dumps({"event": "dance"}),
-                    media("!!!not base64!!!="), json.dumps({"event": "media", "media": 7}),
-                    b"\x00\xff binary"]:
+        await ws.send(
+            json.dumps(
+                {
+                    "event": "start",
+                    "streamSid": stream_sid,
+                    "start": {"streamSid": stream_sid, "callSid": call_sid},
+                }
+            )
+        )
+        for bad in [
+            "{not json",
+            '"a string"',
+            json.dumps({"event": "dance"}),
+            media("!!!not base64!!!="),
+            json.dumps({"event": "media", "media": 7}),
+            b"\x00\xff binary",
+        ]:
             await ws.send(bad)
         # After the junk, a real question still gets its answer.
         for frame in silence + frames + silence:
@@ -173,9 +199,6 @@ async def test_malformed_media_messages_are_skipped_and_the_call_goes_on(platfor
         while time.monotonic() < deadline and not any("Mill Lane" in t for t in spoken):
             await ws.send(media(silence[0]))
             await asyncio.sleep(0.02)
-            r = httpx.get(
-                f"{platform}/v1/tenants/{tenant['id']}/calls/{call_id}/events", headers=AUTH
-            )
-            if r.status_code == 200:
-                spoken = [e["data"]["text"] for e in r.json()["items"] if e["kind"] == "turn.agent"]
+            events = await timeline(platform, tenant["id"], call_id)
+            spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
         assert any("Mill Lane" in t for t in spoken), spoken

@@ -1,0 +1,110 @@
+import pytest
+
+from tests.conftest import AUTH, make_tenant
+
+
+def test_every_route_but_health_and_telephony_requires_the_token(client):
+    for route in client.app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/v1/"):
+            continue
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            url = (
+                path.replace("{tenant_id}", "ten_x")
+                .replace("{call_id}", "c")
+                .replace("{document_id}", "d")
+            )
+            r = client.request(method, url)
+            assert r.status_code == 401, (method, path)
+            r = client.request(method, url, headers={"Authorization": "Bearer wrong"})
+            assert r.status_code == 401, (method, path)
+
+
+def test_tenant_with_agent_number_and_document(client):
+    t = make_tenant(client, "# Hours\n\nWe open at nine.")
+    listed = client.get(f"/v1/tenants/{t['id']}/numbers", headers=AUTH).json()
+    assert [n["e164"] for n in listed["items"]] == [t["number"]]
+    docs = client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()
+    assert docs["total"] == 1 and docs["items"][0]["status"] == "ready"
+    hits = client.get(
+        f"/v1/tenants/{t['id']}/knowledge/search", params={"q": "when do you open"}, headers=AUTH
+    ).json()
+    assert hits[0]["text"] == "We open at nine." and hits[0]["section"] == "Hours"
+
+
+def test_lists_paginate(client):
+    for _ in range(3):
+        make_tenant(client)
+    page = client.get("/v1/tenants", params={"limit": 2, "offset": 1}, headers=AUTH).json()
+    assert page["total"] == 3 and len(page["items"]) == 2 and page["offset"] == 1
+    assert client.get("/v1/tenants", params={"limit": 0}, headers=AUTH).status_code == 422
+
+
+def test_unknown_resources_are_404(client):
+    assert client.get("/v1/tenants/ten_nope", headers=AUTH).status_code == 404
+    r = client.post(
+        "/v1/tenants/ten_nope/numbers", json={"e164": "+15550100200", "agent_id": "a"}, headers=AUTH
+    )
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_a_number_belongs_to_one_agent_platform_wide(client):
+    a, b = make_tenant(client), make_tenant(client)
+    r = client.post(
+        f"/v1/tenants/{b['id']}/numbers",
+        json={"e164": a["number"], "agent_id": b["agent_id"]},
+        headers=AUTH,
+    )
+    assert r.status_code == 409
+    # Nor can a tenant bind a number to another tenant's agent.
+    r = client.post(
+        f"/v1/tenants/{b['id']}/numbers",
+        json={"e164": "+15550100777", "agent_id": a["agent_id"]},
+        headers=AUTH,
+    )
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status"),
+    [
+        ("empty.md", b"   \n", 422),
+        ("slides.pptx", b"PK\x03\x04", 422),
+        ("latin1.txt", "caf\xe9".encode("latin-1"), 422),
+        ("huge.txt", b"a" * (5 * 1024 * 1024 + 1), 413),
+    ],
+)
+def test_bad_documents_are_refused_and_nothing_is_indexed(client, name, body, status):
+    t = make_tenant(client)
+    r = client.post(f"/v1/tenants/{t['id']}/documents", files={"file": (name, body)}, headers=AUTH)
+    assert r.status_code == status, r.text
+    assert r.json()["detail"]
+    assert client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["total"] == 0
+
+
+def test_deleting_a_document_removes_it_from_search(client):
+    t = make_tenant(client, "Parking is on Mill Lane.")
+    doc = client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["items"][0]
+    assert (
+        client.delete(f"/v1/tenants/{t['id']}/documents/{doc['id']}", headers=AUTH).status_code
+        == 204
+    )
+    hits = client.get(
+        f"/v1/tenants/{t['id']}/knowledge/search", params={"q": "parking"}, headers=AUTH
+    ).json()
+    assert hits == []
+
+
+def test_invalid_agent_config_is_422_with_the_field(client):
+    r = client.post(
+        "/v1/tenants",
+        json={"name": "x", "agent": {"name": "a", "greeting": "hi", "tools": ["launch_rockets"]}},
+        headers=AUTH,
+    )
+    assert r.status_code == 422 and "tools" in str(r.json()["detail"])
+    r = client.post(
+        "/v1/tenants",
+        json={"name": "x", "agent": {"name": "a", "greeting": "hi", "transfer_number": "555"}},
+        headers=AUTH,
+    )
+    assert r.status_code == 422

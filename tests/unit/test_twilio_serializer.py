@@ -1,0 +1,49 @@
+import base64
+import json
+from types import SimpleNamespace
+
+from pipecat.frames.frames import InputAudioRawFrame
+
+from media_plane.agent import AgentConfig
+from media_plane.calls import Call
+from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
+
+AGENT = AgentConfig("t1", "a1", "n", "p", "g", "en-US", "en_US-joe-medium", ())
+
+
+async def make():
+    call = Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
+    serializer = SwitchboardTwilioSerializer(stream_sid="MZ1", call=call)
+    # The serializer reads only the pipeline's input rate from its setup.
+    await serializer.setup(SimpleNamespace(audio_in_sample_rate=8000))  # type: ignore[arg-type]
+    return call, serializer
+
+
+async def test_bad_messages_are_skipped_not_raised():
+    _, s = await make()
+    for bad in [
+        "{not json",
+        b"\xff\xfe",
+        '"a string"',
+        "[1, 2]",
+        json.dumps({"event": "dance"}),
+        json.dumps({"event": "media", "media": 7}),
+        json.dumps({"event": "media", "media": {"payload": 5}}),
+        json.dumps({"event": "media", "media": {"payload": "abc"}}),  # bad padding
+    ]:
+        assert await s.deserialize(bad) is None
+
+
+async def test_media_becomes_8khz_audio():
+    _, s = await make()
+    payload = base64.b64encode(b"\xff" * 160).decode()
+    frame = await s.deserialize(json.dumps({"event": "media", "media": {"payload": payload}}))
+    assert isinstance(frame, InputAudioRawFrame)
+    assert frame.sample_rate == 8000 and len(frame.audio) == 320
+
+
+async def test_mark_echoes_are_recorded_on_the_timeline():
+    call, s = await make()
+    assert await s.deserialize(json.dumps({"event": "mark", "mark": {"name": "reply-1"}})) is None
+    event = call._events.get_nowait()
+    assert (event.kind, event.data) == ("playback.mark", {"name": "reply-1"})
