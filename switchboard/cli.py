@@ -54,6 +54,19 @@ def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
     print(json.dumps(data) if args.json else human)
 
 
+def configure_logging(level: str) -> None:
+    """Dotted event names with the ids bound to them (tenant_id, call_id). INFO by default:
+    Pipecat's DEBUG lines carry transcripts and spoken text, which are callers' data."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(
+        sys.stderr,
+        level=level.upper(),
+        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message} {extra}",
+    )
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -61,6 +74,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     from switchboard.settings import get_settings
 
     settings = get_settings()
+    configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
