@@ -69,6 +69,7 @@ class CallReport:
     greeting_first_audio_ms: float | None = None
     hung_up_by: str | None = None
     spoken: str | None = None  # a <Say> answer instead of a stream (e.g. unknown number)
+    transferred_to: str | None = None  # what the <Connect> action answered with <Dial>
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -282,6 +283,8 @@ async def place_call(
             )
         params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
         call_id = params.get("call_id")
+        action = root.find("./Connect")
+        action_url = action.get("action") if action is not None else None
 
         turns = [Turn(index=0, caller=None)]
         async with websockets.connect(stream.get("url", ""), max_size=2**22) as ws:
@@ -377,6 +380,17 @@ async def place_call(
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
+        # Like Twilio: once the stream has ended, ask the <Connect> action what comes next.
+        transferred_to = None
+        if action_url:
+            r = await http.post(
+                action_url,
+                data={"CallSid": call_sid, "AccountSid": account_sid, "CallStatus": "in-progress"},
+            )
+            if r.status_code == 200:
+                dial = ET.fromstring(r.text).find("./Dial")
+                transferred_to = dial.text if dial is not None else None
+
         # What the caller heard, turn by turn, transcribed offline after the call.
         from media_plane.providers.offline_stt import decode_pcm
 
@@ -397,6 +411,7 @@ async def place_call(
         turns=turns,
         greeting_first_audio_ms=greeting_ms,
         hung_up_by=hung_up_by,
+        transferred_to=transferred_to,
     )
 
 

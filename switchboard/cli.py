@@ -172,6 +172,8 @@ def cmd_call(args: argparse.Namespace) -> None:
     for turn in report.turns:
         _print_turn(turn)
     print(f"  hung up by the {report.hung_up_by}")
+    if report.transferred_to:
+        print(f"  transferred to {report.transferred_to}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

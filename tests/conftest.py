@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from switchboard.demo.run import wait_ready
 from switchboard.server import create_app
 from switchboard.settings import Settings
 
@@ -57,20 +57,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [sys.executable, "-m", "switchboard.cli", "up"], env=env, stdout=log, stderr=log, cwd=data
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            if proc.poll() is not None:
-                tail = (data / "platform.log").read_text()[-3000:]
-                raise RuntimeError(f"platform exited: {tail}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("platform did not start")
-            time.sleep(0.25)
+        wait_ready(url, proc)
         yield url
     finally:
         proc.terminate()

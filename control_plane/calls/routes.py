@@ -21,17 +21,10 @@ async def call_events(
     tenant_id: str, call_id: str, session: SessionDep, _: Operator, paging: Paging
 ) -> Page[CallEventOut]:
     await get_tenant(session, tenant_id)
-    rows, total = await service.call_timeline(
-        session, tenant_id, call_id, paging.limit, paging.offset
-    )
+    rows, total = await service.call_timeline(session, tenant_id, call_id, paging)
     if total == 0:
         raise NotFound(f"call {call_id} does not exist for tenant {tenant_id}")
-    return Page(
-        items=[CallEventOut.model_validate(r) for r in rows],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
+    return Page[CallEventOut].of(rows, total, paging)
 
 
 @router.get("/bookings", response_model=Page[BookingOut])
@@ -39,10 +32,5 @@ async def bookings(
     tenant_id: str, session: SessionDep, _: Operator, paging: Paging
 ) -> Page[BookingOut]:
     await get_tenant(session, tenant_id)
-    rows, total = await service.list_bookings(session, tenant_id, paging.limit, paging.offset)
-    return Page(
-        items=[BookingOut.model_validate(r) for r in rows],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
+    rows, total = await service.list_bookings(session, tenant_id, paging)
+    return Page[BookingOut].of(rows, total, paging)

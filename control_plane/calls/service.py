@@ -1,10 +1,11 @@
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.calls.models import Booking, CallEvent
 from control_plane.kit.db import new_id
+from control_plane.kit.pagination import PageParams, paginate
 
 
 async def record_event(
@@ -35,14 +36,10 @@ async def record_event(
 
 
 async def call_timeline(
-    session: AsyncSession, tenant_id: str, call_id: str, limit: int, offset: int
+    session: AsyncSession, tenant_id: str, call_id: str, paging: PageParams
 ) -> tuple[list[CallEvent], int]:
-    where = (CallEvent.tenant_id == tenant_id) & (CallEvent.call_id == call_id)
-    total = await session.scalar(select(func.count()).select_from(CallEvent).where(where)) or 0
-    rows = await session.scalars(
-        select(CallEvent).where(where).order_by(CallEvent.seq).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    query = select(CallEvent).where(CallEvent.tenant_id == tenant_id, CallEvent.call_id == call_id)
+    return await paginate(session, query.order_by(CallEvent.seq), paging)
 
 
 async def create_booking(
@@ -55,11 +52,7 @@ async def create_booking(
 
 
 async def list_bookings(
-    session: AsyncSession, tenant_id: str, limit: int, offset: int
+    session: AsyncSession, tenant_id: str, paging: PageParams
 ) -> tuple[list[Booking], int]:
-    where = Booking.tenant_id == tenant_id
-    total = await session.scalar(select(func.count()).select_from(Booking).where(where)) or 0
-    rows = await session.scalars(
-        select(Booking).where(where).order_by(Booking.created_at).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    query = select(Booking).where(Booking.tenant_id == tenant_id)
+    return await paginate(session, query.order_by(Booking.created_at), paging)

@@ -39,13 +39,8 @@ async def list_documents(
     _: Operator,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> Page[DocumentOut]:
-    rows, total = await service.list_documents(session, tenant_id, paging.limit, paging.offset)
-    return Page(
-        items=[DocumentOut.model_validate(r) for r in rows],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
+    rows, total = await service.list_documents(session, tenant_id, paging)
+    return Page[DocumentOut].of(rows, total, paging)
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -3,11 +3,12 @@
 import hashlib
 from pathlib import PurePath
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.kit.db import new_id
 from control_plane.kit.errors import NotFound, PayloadTooLarge, Unprocessable
+from control_plane.kit.pagination import PageParams, paginate
 from control_plane.knowledge.models import Document
 from control_plane.tenants.service import get_tenant
 from knowledge.chunking import chunk_document
@@ -60,15 +61,11 @@ async def add_document(
 
 
 async def list_documents(
-    session: AsyncSession, tenant_id: str, limit: int, offset: int
+    session: AsyncSession, tenant_id: str, paging: PageParams
 ) -> tuple[list[Document], int]:
     await get_tenant(session, tenant_id)
-    where = Document.tenant_id == tenant_id
-    total = await session.scalar(select(func.count()).select_from(Document).where(where)) or 0
-    rows = await session.scalars(
-        select(Document).where(where).order_by(Document.created_at).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    query = select(Document).where(Document.tenant_id == tenant_id)
+    return await paginate(session, query.order_by(Document.created_at), paging)
 
 
 async def delete_document(

@@ -37,10 +37,5 @@ async def list_numbers(
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> Page[NumberOut]:
     await get_tenant(session, tenant_id)
-    rows, total = await service.list_numbers(session, tenant_id, paging.limit, paging.offset)
-    return Page(
-        items=[NumberOut.model_validate(r) for r in rows],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
+    rows, total = await service.list_numbers(session, tenant_id, paging)
+    return Page[NumberOut].of(rows, total, paging)

@@ -1,7 +1,8 @@
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.kit.errors import Conflict
+from control_plane.kit.pagination import PageParams, paginate
 from control_plane.numbers.models import PhoneNumber
 from control_plane.numbers.schemas import NumberIn
 from control_plane.tenants.models import Agent
@@ -21,14 +22,10 @@ async def bind_number(session: AsyncSession, tenant_id: str, data: NumberIn) -> 
 
 
 async def list_numbers(
-    session: AsyncSession, tenant_id: str, limit: int, offset: int
+    session: AsyncSession, tenant_id: str, paging: PageParams
 ) -> tuple[list[PhoneNumber], int]:
-    where = PhoneNumber.tenant_id == tenant_id
-    total = await session.scalar(select(func.count()).select_from(PhoneNumber).where(where)) or 0
-    rows = await session.scalars(
-        select(PhoneNumber).where(where).order_by(PhoneNumber.e164).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    query = select(PhoneNumber).where(PhoneNumber.tenant_id == tenant_id)
+    return await paginate(session, query.order_by(PhoneNumber.e164), paging)
 
 
 async def agent_for_number(session: AsyncSession, e164: str) -> Agent | None:

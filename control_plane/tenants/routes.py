@@ -29,13 +29,8 @@ async def create_tenant(body: TenantIn, session: SessionDep, _: Operator) -> Ten
 
 @router.get("", response_model=Page[TenantOut])
 async def list_tenants(session: SessionDep, _: Operator, paging: Paging) -> Page[TenantOut]:
-    rows, total = await service.list_tenants(session, paging.limit, paging.offset)
-    return Page(
-        items=[TenantOut.model_validate(r) for r in rows],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
+    rows, total = await service.list_tenants(session, paging)
+    return Page[TenantOut].of(rows, total, paging)
 
 
 @router.get("/{tenant_id}", response_model=TenantOut, responses=error_responses(404))
@@ -57,10 +52,5 @@ async def create_agent(tenant_id: str, body: AgentIn, session: SessionDep, _: Op
 async def list_agents(
     tenant_id: str, session: SessionDep, _: Operator, paging: Paging
 ) -> Page[AgentOut]:
-    rows, total = await service.list_agents(session, tenant_id, paging.limit, paging.offset)
-    return Page(
-        items=[AgentOut.model_validate(r) for r in rows],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
+    rows, total = await service.list_agents(session, tenant_id, paging)
+    return Page[AgentOut].of(rows, total, paging)

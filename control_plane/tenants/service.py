@@ -1,8 +1,9 @@
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.kit.db import new_id
 from control_plane.kit.errors import NotFound
+from control_plane.kit.pagination import PageParams, paginate
 from control_plane.tenants.models import Agent, Tenant
 from control_plane.tenants.schemas import AgentIn
 
@@ -21,12 +22,8 @@ async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
     return tenant
 
 
-async def list_tenants(session: AsyncSession, limit: int, offset: int) -> tuple[list[Tenant], int]:
-    total = await session.scalar(select(func.count()).select_from(Tenant)) or 0
-    rows = await session.scalars(
-        select(Tenant).order_by(Tenant.created_at).limit(limit).offset(offset)
-    )
-    return list(rows), total
+async def list_tenants(session: AsyncSession, paging: PageParams) -> tuple[list[Tenant], int]:
+    return await paginate(session, select(Tenant).order_by(Tenant.created_at), paging)
 
 
 async def create_agent(session: AsyncSession, tenant_id: str, data: AgentIn) -> Agent:
@@ -52,12 +49,8 @@ async def get_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Age
 
 
 async def list_agents(
-    session: AsyncSession, tenant_id: str, limit: int, offset: int
+    session: AsyncSession, tenant_id: str, paging: PageParams
 ) -> tuple[list[Agent], int]:
     await get_tenant(session, tenant_id)
-    where = Agent.tenant_id == tenant_id
-    total = await session.scalar(select(func.count()).select_from(Agent).where(where)) or 0
-    rows = await session.scalars(
-        select(Agent).where(where).order_by(Agent.created_at).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    query = select(Agent).where(Agent.tenant_id == tenant_id).order_by(Agent.created_at)
+    return await paginate(session, query, paging)

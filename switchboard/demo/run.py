@@ -27,18 +27,19 @@ SCRIPT = [
 ]
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the platform at ``url`` answers its health check; fail if it exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the platform exited during start-up (code {proc.returncode})")
+            raise RuntimeError(f"the platform exited during start-up (code {proc.returncode})")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise SystemExit("the platform did not become ready in time")
+    raise RuntimeError("the platform did not become ready in time")
 
 
 def run_demo(port: int) -> None:
@@ -48,7 +49,10 @@ def run_demo(port: int) -> None:
     print(f"starting the platform on {url} (embedded defaults, data in {data_dir}) ...")
     proc = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "up"], env=env)
     try:
-        _wait_ready(url, proc)
+        try:
+            wait_ready(url, proc)
+        except RuntimeError as e:
+            raise SystemExit(f"switchboard demo: {e}") from e
         auth = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
         with httpx.Client(base_url=url, headers=auth, timeout=30) as api:
             tenant = (

@@ -202,3 +202,43 @@ async def test_malformed_media_messages_are_skipped_and_the_call_goes_on(platfor
             events = await timeline(platform, tenant["id"], call_id)
             spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
         assert any("Mill Lane" in t for t in spoken), spoken
+
+
+async def test_asking_for_a_person_transfers_the_call_to_the_agents_number(platform, tenant):
+    report = await place_call(
+        platform,
+        tenant["number"],
+        [Utterance("Can I speak to a person please?")],
+        token=TOKEN,
+        tenant_id=tenant["id"],
+        hang_up=False,
+    )
+    assert report.turns[1].tools == ["transfer_to_human"]
+    assert report.hung_up_by == "agent"  # the stream ended after the hand-off sentence
+    assert report.transferred_to == "+15550100300"  # and Twilio was told to <Dial> it
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    assert events[-1]["data"]["reason"] == "transferred"
+
+
+async def test_concurrent_calls_to_two_tenants_each_hear_their_own_documents(platform):
+    with httpx.Client(base_url=platform) as api:
+        mill = make_tenant(api, "# Parking\n\nFree parking is on Mill Lane.")
+        oak = make_tenant(api, "# Parking\n\nFree parking is on Oak Street.")
+    reports = await asyncio.gather(
+        *(
+            place_call(
+                platform,
+                t["number"],
+                [Utterance("Where can I park?")],
+                token=TOKEN,
+                tenant_id=t["id"],
+            )
+            for t in (mill, oak)
+        )
+    )
+    for t, report, street, other in zip(
+        (mill, oak), reports, ("Mill Lane", "Oak Street"), ("Oak Street", "Mill Lane"), strict=True
+    ):
+        events = await wait_for_end(platform, t["id"], report.call_id)
+        spoken = " ".join(e["data"]["text"] for e in events if e["kind"] == "turn.agent")
+        assert street in spoken and other not in spoken

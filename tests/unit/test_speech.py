@@ -59,3 +59,34 @@ def test_rerank_prefers_the_agents_terms_unless_far_down_the_list():
     far = ["top guess", *["filler"] * 60, "cleaning cost"]
     assert rerank(far, terms) == "top guess"
     assert rerank([], terms) == ""
+
+
+def test_phrase_cache_makes_each_phrase_once_even_when_asked_concurrently():
+    import threading
+    import time
+
+    from media_plane.providers.offline_tts import PhraseCache
+
+    cache = PhraseCache(max_entries=2)
+    made = []
+
+    def make():
+        made.append(1)
+        time.sleep(0.2)
+        return b"pcm"
+
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(cache.get_or_make(("t1", "v", 8000, "hi"), make))
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [b"pcm"] * 3 and len(made) == 1
+    # Keys carry the tenant: another tenant's identical phrase is its own entry.
+    cache.get_or_make(("t2", "v", 8000, "hi"), make)
+    assert len(made) == 2
