@@ -53,6 +53,7 @@ class Utterance:
 class Turn:
     index: int
     caller: str | None
+    platform_heard: str | None = None  # the platform's transcript of the caller (timeline)
     agent_heard: str = ""
     agent_heard_secs: float = 0.0
     tools: list[str] = field(default_factory=list)
@@ -403,7 +404,7 @@ async def place_call(
                 turn.agent_heard = await asyncio.to_thread(decode_pcm, pcm, RATE)
 
         if token and tenant_id and call_id:
-            await _attach_tools(http, token, tenant_id, call_id, turns)
+            await _attach_timeline(http, token, tenant_id, call_id, turns)
 
     return CallReport(
         call_id=call_id,
@@ -427,10 +428,11 @@ def _calibrate_once() -> None:
         _calibrated = True
 
 
-async def _attach_tools(
+async def _attach_timeline(
     http: httpx.AsyncClient, token: str, tenant_id: str, call_id: str, turns: list[Turn]
 ) -> None:
-    """Tools used per turn, from the call's timeline (the n-th user turn's tool calls)."""
+    """What the platform heard and which tools it used, per turn, from the call's timeline
+    (the n-th user turn and the tool calls that follow it)."""
     r = await http.get(
         f"/v1/tenants/{tenant_id}/calls/{call_id}/events",
         params={"limit": 200},
@@ -442,5 +444,7 @@ async def _attach_tools(
     for event in r.json()["items"]:
         if event["kind"] == "turn.user":
             user_turn += 1
+            if user_turn < len(turns):
+                turns[user_turn].platform_heard = event["data"].get("text")
         elif event["kind"] == "tool.called" and user_turn < len(turns):
             turns[user_turn].tools.append(event["data"]["name"])

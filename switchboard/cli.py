@@ -128,6 +128,8 @@ def _print_turn(turn: Any) -> None:
         tools = ", ".join(turn.tools) or "-"
         latency = f"{turn.latency_ms:.0f} ms" if turn.latency_ms is not None else "no reply"
         print(f"  turn {turn.index}    caller: {turn.caller!r}")
+        if turn.platform_heard is not None:
+            print(f"            (platform heard: {turn.platform_heard!r})")
         if turn.clear_after_ms is not None:
             print(
                 f"            (caller cut in: platform sent 'clear' "

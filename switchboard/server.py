@@ -22,7 +22,11 @@ from switchboard.settings import Settings, get_settings
 def warm_models(voices: tuple[str, ...] = ("en_US-joe-medium",)) -> None:
     """Load the offline models before the first call rather than during it."""
     from media_plane.providers import calibration, offline_tts, vad
+    from media_plane.providers.offline_engine import OfflineDialogueEngine
 
+    # Pipecat's LLM base class imports its context adapter (and the OpenAI SDK behind it)
+    # on first construction: ~0.8 s that would otherwise delay the first call's greeting.
+    OfflineDialogueEngine()
     vad.warm_up()
     for voice in voices:
         offline_tts.load_voice(voice)

@@ -53,6 +53,13 @@ _END = re.compile(
 _TRANSFER = re.compile(
     r"\b(human|person|someone|somebody|representative|operator|receptionist|real agent)\b"
 )
+# Words that carry no request: after "anything else?", an answer of only these means no.
+_CLOSING = frozenset(
+    {
+        "no", "nope", "thank", "thanks", "okay", "ok", "great", "fine", "good", "bye",
+        "goodbye", "that", "all", "noth", "nothing", "else", "perfect", "cheer", "wonderful",
+    }
+)  # fmt: skip
 _BOOK = re.compile(r"\b(book|booking|appointment|schedule|reserve)\b")
 _HELLO = re.compile(r"^(hi|hello|hey)\b")
 _DAY = (
@@ -149,7 +156,8 @@ def decide(messages: Sequence[dict[str, Any]], tools: Iterable[str]) -> Reply:
         return Reply()
 
     when = _WHEN.search(user)
-    if _END.search(user) and "end_call" in enabled:
+    declined = said.endswith(ANYTHING_ELSE) and not (content_words(user) - _CLOSING)
+    if (_END.search(user) or declined) and "end_call" in enabled:
         return Reply("Thank you for calling. Goodbye!", [("end_call", {})])
     if _TRANSFER.search(user) and "transfer_to_human" in enabled:
         return Reply(TRANSFER_SAY, [("transfer_to_human", {"reason": user})])

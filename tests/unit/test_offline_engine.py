@@ -1,6 +1,7 @@
 import json
 
 from media_plane.providers.offline_engine import (
+    ANYTHING_ELSE,
     BOOKING_ASK,
     CANT_BOOK,
     NOT_KNOWN,
@@ -105,3 +106,14 @@ def test_transfer_without_a_number_says_nobody_is_available():
 def test_nothing_to_say_to_an_empty_turn():
     assert decide([user("   ")], ALL).text == ""
     assert decide([], ALL).calls == []
+
+
+def test_only_thanks_after_anything_else_ends_the_call():
+    asked = [user("book"), {"role": "assistant", "content": "All set. " + ANYTHING_ELSE}]
+    for answer in ["thank you but i", "no thanks", "okay great thank you"]:
+        assert decide([*asked, user(answer)], ALL).calls == [("end_call", {})], answer
+    # A real request after "anything else?" is answered, not hung up on.
+    follow_up = decide([*asked, user("no wait how much is a cleaning")], ALL)
+    assert follow_up.calls[0][0] == "search_knowledge"
+    # And thanks without that question is not a goodbye.
+    assert decide([user("thank you")], ALL).calls[0][0] == "search_knowledge"
