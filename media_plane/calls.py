@@ -32,7 +32,6 @@ class Call:
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
     warm_up: asyncio.Task | None = None
-    ended: bool = False
     _seq: int = 0
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
 
@@ -111,7 +110,6 @@ class CallRegistry:
         return call
 
     def finish(self, call: Call) -> None:
-        call.ended = True
         self._live.pop(call.call_id, None)
         self._by_provider_sid.pop(call.provider_call_sid, None)
         self._finished[call.call_id] = (time.monotonic(), call)

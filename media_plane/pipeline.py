@@ -71,7 +71,7 @@ def build_call_worker(
     stream_sid: str,
     port: ControlPlanePort,
     key_terms: frozenset[str] = frozenset(),
-) -> tuple[PipelineWorker, FastAPIWebsocketTransport, LLMContext]:
+) -> tuple[PipelineWorker, FastAPIWebsocketTransport]:
     agent = call.agent
     serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call)
     transport = FastAPIWebsocketTransport(
@@ -141,4 +141,4 @@ def build_call_worker(
         for fc in function_calls:
             call.record("tool.called", name=fc.function_name, arguments=dict(fc.arguments))
 
-    return worker, transport, context
+    return worker, transport

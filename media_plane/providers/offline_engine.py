@@ -27,7 +27,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 
 from knowledge.chunking import split_sentences
-from knowledge.text import content_words
+from knowledge.text import content_words, key_terms
 
 NOT_KNOWN = (
     "I'm sorry, I don't have that information. "
@@ -45,6 +45,7 @@ INTENT_TERMS = (
     "monday tuesday wednesday thursday friday saturday sunday morning afternoon evening "
     "cost price much open close hours"
 )
+INTENT_KEY_TERMS = frozenset(key_terms(INTENT_TERMS))
 ANYTHING_ELSE = "Is there anything else I can help with?"
 
 _END = re.compile(

@@ -7,9 +7,9 @@ the missing upper band costs some accuracy but keeps one model for every caller.
 """
 
 import asyncio
+import itertools
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncGenerator
 
@@ -21,7 +21,6 @@ from pipecat.frames.frames import (
     EndFrame,
     ErrorFrame,
     Frame,
-    InterruptionFrame,
     StartFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
@@ -138,20 +137,22 @@ class OfflineSTTService(STTService):
 
     async def stop(self, frame: EndFrame):
         await super().stop(frame)
-        self._shutdown()
+        await self._shutdown()
 
     async def cancel(self, frame: CancelFrame):
         await super().cancel(frame)
-        self._shutdown()
+        await self._shutdown()
 
-    def _shutdown(self) -> None:
-        if self._worker is not None:
-            self._jobs.put(None)
-            self._worker.join(timeout=2)
-            self._worker = None
-        if self._decoder is not None:
-            POOL.release(self._decoder)
-            self._decoder = None
+    async def _shutdown(self) -> None:
+        worker, decoder = self._worker, self._decoder
+        self._worker = self._decoder = None
+        if worker is None or decoder is None:
+            return
+        self._jobs.put(None)
+        await asyncio.to_thread(worker.join, 2.0)
+        # A decoder still busy in a stuck thread is dropped, never handed to another call.
+        if not worker.is_alive():
+            POOL.release(decoder)
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         if self._in_utterance:
@@ -173,19 +174,19 @@ class OfflineSTTService(STTService):
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._in_utterance:
             self._in_utterance = False
             self._jobs.put(_END)
-        elif isinstance(frame, InterruptionFrame):
-            pass  # an interruption is the caller speaking: keep decoding
         await super().process_frame(frame, direction)
 
     def _decode_loop(self) -> None:
+        decoder = self._decoder
+        if decoder is None:
+            return
         resampler: soxr.ResampleStream | None = None
         active = False
         while True:
             job = self._jobs.get()
             if job is None:
-                return
-            decoder = self._decoder
-            if decoder is None:
+                if active:  # hung up mid-utterance: leave the decoder clean for the next call
+                    decoder.end_utt()
                 return
             try:
                 if isinstance(job, tuple):
@@ -201,7 +202,7 @@ class OfflineSTTService(STTService):
                         decoder.process_raw(tail.tobytes())
                     decoder.end_utt()
                     active = False
-                    hypotheses = [n.hypstr for n in decoder.nbest()][:NBEST]
+                    hypotheses = [n.hypstr for n in itertools.islice(decoder.nbest(), NBEST)]
                     if not hypotheses:
                         hyp = decoder.hyp()
                         hypotheses = [hyp.hypstr] if hyp else []
@@ -218,7 +219,7 @@ class OfflineSTTService(STTService):
     def _deliver(self, text: str) -> None:
         if self._loop is None:
             return
-        asyncio.run_coroutine_threadsafe(self._push_transcript(text, time.monotonic()), self._loop)
+        asyncio.run_coroutine_threadsafe(self._push_transcript(text), self._loop)
 
     def _deliver_error(self, message: str) -> None:
         if self._loop is None:
@@ -227,7 +228,7 @@ class OfflineSTTService(STTService):
             self.push_frame(ErrorFrame(error=f"offline STT failed: {message}")), self._loop
         )
 
-    async def _push_transcript(self, text: str, _: float) -> None:
+    async def _push_transcript(self, text: str) -> None:
         if not text:
             # Noise or a cough: there is no turn to answer.
             logger.debug("stt.empty_utterance")

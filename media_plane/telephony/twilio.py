@@ -22,11 +22,10 @@ from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.workers.runner import WorkerRunner
 
 from control_plane.kit.errors import DomainError
-from knowledge.text import key_terms
 from media_plane.agent import AgentConfig
 from media_plane.calls import Call
 from media_plane.pipeline import SAMPLE_RATE, build_call_worker
-from media_plane.providers.offline_engine import INTENT_TERMS
+from media_plane.providers.offline_engine import INTENT_KEY_TERMS
 from media_plane.providers.offline_tts import synthesize_cached
 
 router = APIRouter(tags=["twilio"])
@@ -148,8 +147,8 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     log.info("call.started")
     end_reason = "agent_ended"
     try:
-        terms = await port.key_terms(call.tenant_id) | key_terms(INTENT_TERMS)
-        worker, transport, _context = build_call_worker(call, websocket, stream_sid, port, terms)
+        terms = await port.key_terms(call.tenant_id) | INTENT_KEY_TERMS
+        worker, transport = build_call_worker(call, websocket, stream_sid, port, terms)
 
         @transport.event_handler("on_client_connected")
         async def _connected(_transport, _ws):
