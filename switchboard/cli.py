@@ -181,7 +181,7 @@ def cmd_call(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from switchboard.demo.run import run_demo
 
-    run_demo(port=args.port or 8765)
+    run_demo(port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 API tests. Tests never read a developer's .env: every setting they need is passed in."""
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -13,18 +12,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from switchboard.demo.run import wait_ready
+from switchboard.demo.run import free_port, wait_ready
 from switchboard.server import create_app
 from switchboard.settings import Settings
 
 TOKEN = "test-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

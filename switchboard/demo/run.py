@@ -3,6 +3,7 @@ the API, and one simulated phone call, printed turn by turn."""
 
 import asyncio
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,14 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise RuntimeError("the platform did not become ready in time")
 
 
-def run_demo(port: int) -> None:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_demo(port: int | None = None) -> None:
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tempfile.mkdtemp(prefix="switchboard-demo-")
     env = {**os.environ, "SWITCHBOARD_DATA_DIR": data_dir, "SWITCHBOARD_PORT": str(port)}
