@@ -1,5 +1,6 @@
 """The platform's ASGI app. Embedded mode runs both planes in one process."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,7 +8,8 @@ from fastapi import FastAPI
 from loguru import logger
 
 from control_plane.calls.routes import router as calls_router
-from control_plane.kit.db import create_engine, create_schema, session_factory
+from control_plane.kit import migrate
+from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import install_error_handlers
 from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
@@ -39,8 +41,10 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Migrations are the only way the schema is made; a fresh database is brought to
+        # the latest revision, an up-to-date one is left alone.
+        await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
         engine = create_engine(settings.resolved_database_url)
-        await create_schema(engine)
         knowledge = open_store(
             str(settings.qdrant_url) if settings.qdrant_url else None, settings.qdrant_edge_path
         )

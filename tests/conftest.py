@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from switchboard.demo.run import free_port, wait_ready
 from switchboard.server import create_app
@@ -20,10 +22,53 @@ TOKEN = "test-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+# Real PostgreSQL: the build machines run one; `.ci/run` installs and starts it on a fresh
+# machine. Outside CI a developer without it gets the PostgreSQL variants skipped, loudly.
+POSTGRES_URL = os.environ.get(
+    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    try:
+        psycopg.connect(_libpq(POSTGRES_URL), connect_timeout=3).close()
+    except psycopg.Error as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {e}")
+        pytest.skip(f"PostgreSQL not reachable at {make_url(POSTGRES_URL)!r}: {e}")
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test, on each relational backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    name = f"sb_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
-        _env_file=None, environment="test", data_dir=tmp_path / "data", admin_token=TOKEN
+        _env_file=None,
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        admin_token=TOKEN,
     )
 
 

@@ -44,15 +44,12 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    # Importing the slices registers their tables on Base.metadata.
+def import_models() -> None:
+    """Import every slice's models so their tables are on Base.metadata (migrations)."""
     from control_plane.calls import models as _calls  # noqa: F401
     from control_plane.knowledge import models as _knowledge  # noqa: F401
     from control_plane.numbers import models as _numbers  # noqa: F401
     from control_plane.tenants import models as _tenants  # noqa: F401
-
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
