@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from media_plane.agent import AgentConfig, CallEventRecord, ControlPlanePort
+from media_plane.agent import AgentConfig, CallEventRecord
+from media_plane.events import EventSink
 
 PENDING_TTL_SECS = 60.0  # a provider opens the stream within seconds of the webhook
 OUTCOME_TTL_SECS = 300.0
@@ -54,8 +55,8 @@ class Call:
             )
         )
 
-    async def write_events(self, port: ControlPlanePort) -> None:
-        """Drain the timeline to the control plane until the call closes it."""
+    async def write_events(self, sink: EventSink) -> None:
+        """Drain the timeline to its sink until the call closes it."""
         while True:
             first = await self._events.get()
             if first is None:
@@ -64,14 +65,14 @@ class Call:
             while not self._events.empty():
                 nxt = self._events.get_nowait()
                 if nxt is None:
-                    await self._write(port, batch)
+                    await self._write(sink, batch)
                     return
                 batch.append(nxt)
-            await self._write(port, batch)
+            await self._write(sink, batch)
 
-    async def _write(self, port: ControlPlanePort, batch: list[CallEventRecord]) -> None:
+    async def _write(self, sink: EventSink, batch: list[CallEventRecord]) -> None:
         try:
-            await port.record_events(batch)
+            await sink.publish(batch)
         except Exception:
             logger.bind(tenant_id=self.tenant_id, call_id=self.call_id).exception(
                 "call.events_write_failed"

@@ -1,13 +1,17 @@
 """The platform's ASGI app. Embedded mode runs both planes in one process."""
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from loguru import logger
+from redis.asyncio import Redis
 
 from control_plane.calls.routes import router as calls_router
+from control_plane.calls.writer import TimelineWriter
 from control_plane.kit import migrate
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import install_error_handlers
@@ -17,6 +21,7 @@ from control_plane.port import LocalControlPlane
 from control_plane.tenants.routes import router as tenants_router
 from knowledge.store import open_store
 from media_plane.calls import CallRegistry
+from media_plane.events import DirectEventSink, RedisStreamEventSink
 from media_plane.telephony.twilio import router as twilio_router
 from switchboard.settings import Settings, get_settings
 
@@ -53,12 +58,33 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         app.state.knowledge = knowledge
         app.state.port = LocalControlPlane(app.state.sessions, knowledge)
         app.state.calls = CallRegistry()
+        redis = None
+        writer = None
+        if settings.redis_url:
+            # Call events go media plane -> Redis stream -> the control plane's writer.
+            redis = Redis.from_url(settings.redis_url, decode_responses=True)
+            app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
+            timeline = TimelineWriter(
+                redis,
+                settings.events_stream,
+                app.state.port.record_events,
+                consumer=f"{socket.gethostname()}-{os.getpid()}",
+            )
+            await timeline.ensure_group()
+            writer = asyncio.create_task(timeline.run(), name="timeline-writer")
+        else:
+            app.state.event_sink = DirectEventSink(app.state.port)
         if warm:
             warm_models()
         logger.info("platform.ready")
         try:
             yield
         finally:
+            if writer is not None:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+            if redis is not None:
+                await redis.aclose()
             knowledge.close()
             await engine.dispose()
 

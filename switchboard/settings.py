@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".switchboard")
     # Unset: a SQLite file under data_dir.
     database_url: str | None = None
+    # Unset: coordination and call events stay in-process (one process, embedded mode).
+    # Set: call events travel through a Redis stream to the control plane's timeline writer.
+    redis_url: str | None = None
+    events_stream: str = "switchboard:call-events"
     # Unset: Qdrant Edge, in-process, under data_dir.
     qdrant_url: AnyHttpUrl | None = None
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the

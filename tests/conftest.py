@@ -44,6 +44,23 @@ def postgres_admin_url() -> str:
     return POSTGRES_URL
 
 
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Real Redis, like PostgreSQL: required in CI, skipped loudly elsewhere if absent."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI and is not reachable: {e}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {e}")
+    return REDIS_URL
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database per test, on each relational backend."""

@@ -142,7 +142,9 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     app = websocket.app
     port = app.state.port
     log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
-    writer = asyncio.create_task(call.write_events(port), name=f"events-{call.call_id}")
+    writer = asyncio.create_task(
+        call.write_events(app.state.event_sink), name=f"events-{call.call_id}"
+    )
     call.record("call.started", agent_id=call.agent.agent_id)
     log.info("call.started")
     end_reason = "agent_ended"

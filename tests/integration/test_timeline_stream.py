@@ -1,0 +1,266 @@
+"""Call events through a real Redis stream to the timeline writer: at-least-once,
+idempotent, acknowledged only after the write, nothing lost to a restart or an outage."""
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from control_plane.calls.models import CallEvent
+from control_plane.calls.writer import GROUP, TimelineWriter
+from control_plane.kit.db import create_engine, session_factory
+from control_plane.kit.migrate import upgrade
+from control_plane.port import LocalControlPlane
+from control_plane.tenants.models import Tenant
+from media_plane.agent import CallEventRecord
+from media_plane.events import RedisStreamEventSink
+
+
+def event(n: int, call_id: str = "call_1") -> CallEventRecord:
+    return CallEventRecord(
+        event_id=uuid.uuid4().hex,
+        tenant_id="ten_1",
+        call_id=call_id,
+        seq=n,
+        kind="turn.user",
+        at=time.time(),
+        data={"text": f"utterance {n}"},
+    )
+
+
+class Store:
+    """A timeline store that records writes by event id, and can be told to fail."""
+
+    def __init__(self, fail_times: int = 0, reject: set[str] | None = None):
+        self.rows: dict[str, CallEventRecord] = {}
+        self.writes = 0
+        self.fail_times = fail_times
+        self.reject = reject or set()
+        self.blocked: asyncio.Event | None = None
+
+    async def write(self, events: list[CallEventRecord]) -> None:
+        self.writes += 1
+        if self.blocked is not None:
+            await self.blocked.wait()
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise ConnectionError("timeline store is down")
+        if any(e.event_id in self.reject for e in events):
+            raise ValueError("this event cannot be stored")
+        for e in events:
+            self.rows.setdefault(e.event_id, e)  # idempotent by event id
+
+
+@pytest.fixture
+async def redis(redis_url):
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def stream(redis):
+    return f"test:events:{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+async def _cleanup(redis, stream):
+    yield
+    await redis.delete(stream, f"{stream}:dead")
+
+
+def writer(redis, stream, store, consumer="w1", **kw):
+    return TimelineWriter(
+        redis, stream, store.write, consumer=consumer, block_ms=50, max_backoff_secs=0.05, **kw
+    )
+
+
+async def stop(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(predicate, within=5.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+async def pending(redis, stream) -> int:
+    return (await redis.xpending(stream, GROUP))["pending"]
+
+
+async def test_published_events_are_written_then_acknowledged(redis, stream):
+    store = Store()
+    w = writer(redis, stream, store)
+    await w.ensure_group()
+    task = asyncio.create_task(w.run())
+    events = [event(n) for n in range(5)]
+    await RedisStreamEventSink(redis, stream).publish(events)
+
+    async def written():
+        return len(store.rows) == 5
+
+    await until(written)
+    await until(lambda: _zero(pending(redis, stream)))
+    assert [store.rows[e.event_id] for e in events] == events
+    await stop(task)
+
+
+async def _zero(coro) -> bool:
+    return await coro == 0
+
+
+async def test_a_store_outage_loses_nothing_and_writes_once(redis, stream):
+    store = Store(fail_times=3)
+    w = writer(redis, stream, store)
+    await w.ensure_group()
+    await RedisStreamEventSink(redis, stream).publish([event(1), event(2)])
+    task = asyncio.create_task(w.run())
+
+    async def written():
+        return len(store.rows) == 2
+
+    await until(written)
+    assert store.writes > 3  # it retried through the outage
+    await until(lambda: _zero(pending(redis, stream)))
+    await stop(task)
+
+
+async def test_events_survive_a_writer_that_dies_before_acknowledging(redis, stream):
+    store = Store()
+    store.blocked = asyncio.Event()  # the write hangs: then the process "dies"
+    first = writer(redis, stream, store)
+    await first.ensure_group()
+    task = asyncio.create_task(first.run())
+    await RedisStreamEventSink(redis, stream).publish([event(1), event(2), event(3)])
+
+    async def delivered():
+        return await pending(redis, stream) == 3
+
+    await until(delivered)
+    await stop(task)
+    await asyncio.gather(task, return_exceptions=True)
+    assert store.rows == {}
+
+    # The same consumer restarts and picks up what it had been given.
+    store.blocked = None
+    again = asyncio.create_task(writer(redis, stream, store).run())
+
+    async def written():
+        return len(store.rows) == 3
+
+    await until(written)
+    await until(lambda: _zero(pending(redis, stream)))
+    await stop(again)
+
+
+async def test_another_writer_claims_entries_a_dead_one_abandoned(redis, stream):
+    store = Store()
+    store.blocked = asyncio.Event()
+    dead = writer(redis, stream, store, consumer="dead-pod")
+    await dead.ensure_group()
+    task = asyncio.create_task(dead.run())
+    await RedisStreamEventSink(redis, stream).publish([event(1), event(2)])
+
+    async def delivered():
+        return await pending(redis, stream) == 2
+
+    await until(delivered)
+    await stop(task)
+    await asyncio.gather(task, return_exceptions=True)
+    store.blocked = None
+    other = asyncio.create_task(writer(redis, stream, store, "new-pod", claim_idle_ms=0).run())
+
+    async def written():
+        return len(store.rows) == 2
+
+    await until(written)
+    await stop(other)
+
+
+async def test_redelivered_events_are_written_once_in_the_real_store(redis, stream, database_url):
+    await asyncio.to_thread(upgrade, database_url)
+    engine = create_engine(database_url)
+    port = LocalControlPlane(session_factory(engine), knowledge=None)  # type: ignore[arg-type]
+    async with session_factory(engine)() as session:
+        session.add(Tenant(id="ten_1", name="t"))
+        await session.commit()
+    w = TimelineWriter(redis, stream, port.record_events, consumer="w1", block_ms=50)
+    await w.ensure_group()
+    task = asyncio.create_task(w.run())
+    e = event(1)
+    await RedisStreamEventSink(redis, stream).publish([e, e])  # a retried publish
+    last_id = (await redis.xrevrange(stream, count=1))[0][0]
+
+    async def settled():
+        group = (await redis.xinfo_groups(stream))[0]
+        return group["last-delivered-id"] == last_id and group["pending"] == 0
+
+    await until(settled)
+    async with session_factory(engine)() as session:
+        rows = (await session.scalars(select(CallEvent))).all()
+    assert [r.id for r in rows] == [e.event_id]
+    await stop(task)
+    await engine.dispose()
+
+
+async def test_a_bad_entry_is_dead_lettered_and_does_not_block_the_rest(redis, stream):
+    good, bad = event(1), event(2)
+    store = Store(reject={bad.event_id})
+    w = writer(redis, stream, store)
+    await w.ensure_group()
+    await redis.xadd(stream, {"not": "an event"})
+    await RedisStreamEventSink(redis, stream).publish([good, bad])
+    task = asyncio.create_task(w.run())
+
+    async def settled():
+        return await redis.xlen(f"{stream}:dead") == 2 and await pending(redis, stream) == 0
+
+    await until(settled)
+    assert list(store.rows) == [good.event_id]
+    reasons = [fields["reason"] for _, fields in await redis.xrange(f"{stream}:dead")]
+    assert reasons[0].startswith("undecodable") and "cannot be stored" in reasons[1]
+    await stop(task)
+
+
+def test_the_platform_wires_media_events_through_redis_to_the_timeline_api(
+    settings, redis_url, stream
+):
+    from fastapi.testclient import TestClient
+
+    from media_plane.events import RedisStreamEventSink as Sink
+    from switchboard.server import create_app
+    from tests.conftest import AUTH, make_tenant
+
+    settings = settings.model_copy(update={"redis_url": redis_url, "events_stream": stream})
+    with TestClient(create_app(settings, warm=False)) as client:
+        tenant = make_tenant(client)
+        sink = client.app.state.event_sink
+        assert isinstance(sink, Sink)
+        events = [
+            CallEventRecord(
+                event_id=uuid.uuid4().hex,
+                tenant_id=tenant["id"],
+                call_id="call_x",
+                seq=n,
+                kind="turn.user",
+                at=time.time(),
+                data={"text": f"hello {n}"},
+            )
+            for n in (1, 2)
+        ]
+        client.portal.call(sink.publish, events)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            r = client.get(f"/v1/tenants/{tenant['id']}/calls/call_x/events", headers=AUTH)
+            if r.status_code == 200 and r.json()["total"] == 2:
+                break
+            time.sleep(0.05)
+        assert [e["data"]["text"] for e in r.json()["items"]] == ["hello 1", "hello 2"]
