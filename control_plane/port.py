@@ -32,6 +32,7 @@ class LocalControlPlane:
                 tools=tuple(agent.tools),
                 transfer_number=agent.transfer_number,
                 providers=dict(agent.providers),
+                version=agent.version,
             )
         return None
 

@@ -18,6 +18,7 @@ class AgentConfig:
     tools: tuple[str, ...]
     transfer_number: str | None = None
     providers: dict[str, str] = field(default_factory=dict)
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)

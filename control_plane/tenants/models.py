@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control_plane.kit.db import Base, Timestamped, utcnow
@@ -14,6 +14,8 @@ class Tenant(Timestamped, Base):
 
 
 class Agent(Timestamped, Base):
+    """The live configuration of an agent; every change is also kept as an AgentVersion."""
+
     __tablename__ = "agents"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -26,6 +28,20 @@ class Agent(Timestamped, Base):
     tools: Mapped[list[str]] = mapped_column(JSON)
     transfer_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
     providers: Mapped[dict[str, str]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class AgentVersion(Timestamped, Base):
+    """An immutable snapshot: what the agent was from this version until the next."""
+
+    __tablename__ = "agent_versions"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    config: Mapped[dict] = mapped_column(JSON)

@@ -7,7 +7,13 @@ from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.tenants import service
-from control_plane.tenants.schemas import AgentIn, AgentOut, TenantIn, TenantOut
+from control_plane.tenants.schemas import (
+    AgentIn,
+    AgentOut,
+    AgentVersionOut,
+    TenantIn,
+    TenantOut,
+)
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=error_responses(401, 422))
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -54,3 +60,33 @@ async def list_agents(
 ) -> Page[AgentOut]:
     rows, total = await service.list_agents(session, tenant_id, paging)
     return Page[AgentOut].of(rows, total, paging)
+
+
+@router.get(
+    "/{tenant_id}/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404)
+)
+async def get_agent(tenant_id: str, agent_id: str, session: SessionDep, _: Operator) -> AgentOut:
+    return AgentOut.model_validate(await service.get_agent(session, tenant_id, agent_id))
+
+
+@router.put(
+    "/{tenant_id}/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404)
+)
+async def update_agent(
+    tenant_id: str, agent_id: str, body: AgentIn, session: SessionDep, _: Operator
+) -> AgentOut:
+    """Replace the agent's configuration: a new version goes live for calls that start
+    from now on; calls already under way keep theirs."""
+    return AgentOut.model_validate(await service.update_agent(session, tenant_id, agent_id, body))
+
+
+@router.get(
+    "/{tenant_id}/agents/{agent_id}/versions",
+    response_model=Page[AgentVersionOut],
+    responses=error_responses(404),
+)
+async def list_agent_versions(
+    tenant_id: str, agent_id: str, session: SessionDep, _: Operator, paging: Paging
+) -> Page[AgentVersionOut]:
+    rows, total = await service.list_agent_versions(session, tenant_id, agent_id, paging)
+    return Page[AgentVersionOut].of(rows, total, paging)

@@ -38,8 +38,18 @@ class AgentOut(AgentIn):
 
     id: str
     tenant_id: str
+    version: int
     created_at: datetime
     updated_at: datetime
+
+
+class AgentVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    agent_id: str
+    version: int
+    config: AgentIn
+    created_at: datetime
 
 
 class TenantIn(BaseModel):

@@ -4,7 +4,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.kit.db import new_id
 from control_plane.kit.errors import NotFound
 from control_plane.kit.pagination import PageParams, paginate
-from control_plane.tenants.models import Agent, Tenant
+from control_plane.tenants.models import Agent, AgentVersion, Tenant
 from control_plane.tenants.schemas import AgentIn
 
 
@@ -28,15 +28,44 @@ async def list_tenants(session: AsyncSession, paging: PageParams) -> tuple[list[
 
 async def create_agent(session: AsyncSession, tenant_id: str, data: AgentIn) -> Agent:
     await get_tenant(session, tenant_id)
-    agent = Agent(
-        id=new_id("agt"),
-        tenant_id=tenant_id,
-        **data.model_dump(exclude={"providers"}),
-        providers=data.providers.model_dump(),
-    )
+    agent = Agent(id=new_id("agt"), tenant_id=tenant_id, version=1, **_columns(data))
     session.add(agent)
+    session.add(
+        AgentVersion(agent_id=agent.id, version=1, tenant_id=tenant_id, config=data.model_dump())
+    )
     await session.flush()
     return agent
+
+
+async def update_agent(
+    session: AsyncSession, tenant_id: str, agent_id: str, data: AgentIn
+) -> Agent:
+    """A new live version. Calls already under way keep the version they started with."""
+    agent = await get_agent(session, tenant_id, agent_id)
+    agent.version += 1
+    for column, value in _columns(data).items():
+        setattr(agent, column, value)
+    session.add(
+        AgentVersion(
+            agent_id=agent.id, version=agent.version, tenant_id=tenant_id, config=data.model_dump()
+        )
+    )
+    await session.flush()
+    return agent
+
+
+async def list_agent_versions(
+    session: AsyncSession, tenant_id: str, agent_id: str, paging: PageParams
+) -> tuple[list[AgentVersion], int]:
+    await get_agent(session, tenant_id, agent_id)
+    query = select(AgentVersion).where(
+        AgentVersion.tenant_id == tenant_id, AgentVersion.agent_id == agent_id
+    )
+    return await paginate(session, query.order_by(AgentVersion.version.desc()), paging)
+
+
+def _columns(data: AgentIn) -> dict:
+    return data.model_dump(exclude={"providers"}) | {"providers": data.providers.model_dump()}
 
 
 async def get_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:

@@ -145,7 +145,7 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     writer = asyncio.create_task(
         call.write_events(app.state.event_sink), name=f"events-{call.call_id}"
     )
-    call.record("call.started", agent_id=call.agent.agent_id)
+    call.record("call.started", agent_id=call.agent.agent_id, agent_version=call.agent.version)
     log.info("call.started")
     end_reason = "agent_ended"
     try:

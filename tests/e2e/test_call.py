@@ -242,3 +242,49 @@ async def test_concurrent_calls_to_two_tenants_each_hear_their_own_documents(pla
         events = await wait_for_end(platform, t["id"], report.call_id)
         spoken = " ".join(e["data"]["text"] for e in events if e["kind"] == "turn.agent")
         assert street in spoken and other not in spoken
+
+
+async def test_a_call_keeps_the_agent_version_live_when_it_started(platform):
+    with httpx.Client(base_url=platform) as api:  # set-up before any call
+        t = make_tenant(api, greeting="Welcome to version one.")
+    call_sid, stream_url = await _announce(platform, t["number"])  # the call starts: v1
+    async with httpx.AsyncClient(base_url=platform, headers=AUTH) as api:
+        r = await api.put(
+            f"/v1/tenants/{t['id']}/agents/{t['agent_id']}",
+            json={"name": "Reception", "greeting": "Welcome to version two."},
+        )
+        assert r.json()["version"] == 2
+    stream_sid = "MZ" + secrets.token_hex(16)
+    async with websockets.connect(stream_url) as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "event": "start",
+                    "streamSid": stream_sid,
+                    "start": {"streamSid": stream_sid, "callSid": call_sid},
+                }
+            )
+        )
+        call_id = stream_url.split("call_id=")[1]
+        deadline = time.monotonic() + 10
+        events: list[dict] = []
+        while time.monotonic() < deadline and not any(e["kind"] == "turn.agent" for e in events):
+            await ws.send(
+                json.dumps(
+                    {
+                        "event": "media",
+                        "streamSid": stream_sid,
+                        "media": {"payload": base64.b64encode(b"\xff" * 160).decode()},
+                    }
+                )
+            )
+            await asyncio.sleep(0.02)
+            events = await timeline(platform, t["id"], call_id)
+    started = next(e for e in events if e["kind"] == "call.started")
+    assert started["data"]["agent_version"] == 1
+    greeting = next(e for e in events if e["kind"] == "turn.agent")
+    assert greeting["data"]["text"] == "Welcome to version one."
+    # A call that starts now gets version two.
+    report = await place_call(platform, t["number"], [], token=TOKEN, tenant_id=t["id"])
+    events = await wait_for_end(platform, t["id"], report.call_id)
+    assert next(e for e in events if e["kind"] == "call.started")["data"]["agent_version"] == 2

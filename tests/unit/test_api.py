@@ -108,3 +108,28 @@ def test_invalid_agent_config_is_422_with_the_field(client):
         headers=AUTH,
     )
     assert r.status_code == 422
+
+
+def test_changing_an_agent_makes_a_new_version_and_keeps_the_old(client):
+    t = make_tenant(client)
+    url = f"/v1/tenants/{t['id']}/agents/{t['agent_id']}"
+    assert client.get(url, headers=AUTH).json()["version"] == 1
+    new = {"name": "Reception", "greeting": "Good morning!", "tools": ["end_call"]}
+    r = client.put(url, json=new, headers=AUTH)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    assert r.json()["greeting"] == "Good morning!"
+    versions = client.get(f"{url}/versions", headers=AUTH).json()
+    assert [v["version"] for v in versions["items"]] == [2, 1]
+    assert versions["items"][1]["config"]["greeting"] == "Hello, you have reached the test clinic."
+    assert versions["items"][0]["config"]["tools"] == ["end_call"]
+
+
+def test_agents_of_another_tenant_cannot_be_read_or_changed(client):
+    a, b = make_tenant(client), make_tenant(client)
+    url = f"/v1/tenants/{b['id']}/agents/{a['agent_id']}"
+    assert client.get(url, headers=AUTH).status_code == 404
+    r = client.put(url, json={"name": "x", "greeting": "hijacked"}, headers=AUTH)
+    assert r.status_code == 404
+    assert client.get(f"{url}/versions", headers=AUTH).status_code == 404
+    own = client.get(f"/v1/tenants/{a['id']}/agents/{a['agent_id']}", headers=AUTH).json()
+    assert own["version"] == 1 and own["greeting"] != "hijacked"

@@ -35,3 +35,32 @@ async def test_migrations_go_down_and_up_again(database_url):
     assert gone and gone <= {"add_table", "add_index"}  # every table is gone
     await asyncio.to_thread(upgrade, database_url)
     assert await _diff(database_url) == []
+
+
+async def test_existing_agents_become_version_1_on_upgrade(database_url):
+    from sqlalchemy import text
+
+    await asyncio.to_thread(upgrade, database_url, "0001")
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'T', CURRENT_TIMESTAMP)")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO agents (id, tenant_id, name, persona, greeting, language, voice, "
+                "tools, transfer_number, providers, updated_at, created_at) VALUES ('a1', 't1', "
+                "'A', 'p', 'Hello', 'en-US', 'en_US-joe-medium', '[\"end_call\"]', NULL, "
+                '\'{"stt": "offline", "llm": "offline", "tts": "offline"}\', '
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    await asyncio.to_thread(upgrade, database_url)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT version FROM agents"))).scalar() == 1
+        row = (await conn.execute(text("SELECT version, config FROM agent_versions"))).one()
+    await engine.dispose()
+    config = row.config if isinstance(row.config, dict) else __import__("json").loads(row.config)
+    assert row.version == 1
+    assert config["greeting"] == "Hello" and config["tools"] == ["end_call"]
+    assert config["providers"]["tts"] == "offline"
