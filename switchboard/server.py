@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from control_plane.calls.routes import router as calls_router
 from control_plane.calls.writer import TimelineWriter
+from control_plane.identity.issuer import router as issuer_router
+from control_plane.identity.setup import start_identity
 from control_plane.kit import migrate
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import install_error_handlers
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         app.state.settings = settings
         app.state.sessions = session_factory(engine)
         app.state.knowledge = knowledge
+        app.state.identity = await start_identity(settings, app.state.sessions)
         app.state.port = LocalControlPlane(app.state.sessions, knowledge)
         app.state.calls = CallRegistry()
         redis = None
@@ -90,7 +93,15 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    for router in (tenants_router, numbers_router, knowledge_router, calls_router, twilio_router):
+    routers = (
+        tenants_router,
+        numbers_router,
+        knowledge_router,
+        calls_router,
+        twilio_router,
+        issuer_router,
+    )
+    for router in routers:
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])

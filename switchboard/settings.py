@@ -12,6 +12,7 @@ from pydantic import AnyHttpUrl, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"
+DEV_ADMIN_PASSWORD = "admin"
 
 
 class Settings(BaseSettings):
@@ -31,16 +32,29 @@ class Settings(BaseSettings):
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None
-    # Operator token for the REST API until OIDC lands (see docs/architecture.md).
+    # Operator token for the REST API (break-glass platform access; see docs).
     admin_token: str = DEV_ADMIN_TOKEN
+    # Identity. Unset server URL: the built-in OIDC issuer (Keycloak's URL layout) serves
+    # the realm from this platform. Set: a Keycloak server, e.g. https://sso.example.com/
+    oidc_server_url: AnyHttpUrl | None = None
+    oidc_realm: str = "switchboard"
+    oidc_client_id: str = "switchboard"
+    # The built-in issuer's first platform-admin ("admin"), created when it has no users.
+    bootstrap_admin_password: str = DEV_ADMIN_PASSWORD
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
-        if self.environment == "production" and self.admin_token == DEV_ADMIN_TOKEN:
-            raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be set to a real secret in production")
+        if self.environment == "production":
+            if self.admin_token == DEV_ADMIN_TOKEN:
+                raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be a real secret in production")
+            if not self.oidc_server_url and self.bootstrap_admin_password == DEV_ADMIN_PASSWORD:
+                raise ValueError(
+                    "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD must be set in production "
+                    "(or use Keycloak: SWITCHBOARD_OIDC_SERVER_URL)"
+                )
         return self
 
     @property
@@ -48,6 +62,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """Where this platform is reached: the public URL, else its own listen address."""
+        if self.public_url:
+            return str(self.public_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
 
     @property
     def qdrant_edge_path(self) -> Path:

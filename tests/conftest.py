@@ -4,6 +4,8 @@ API tests. Tests never read a developer's .env: every setting they need is passe
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
@@ -94,6 +97,53 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """The whole app in-process, models not pre-loaded (API and webhook tests)."""
     with TestClient(create_app(settings, warm=False)) as c:
         yield c
+
+
+class LivePlatform:
+    """The app under a real uvicorn server in a thread, on a loopback port: for tests that
+    need it reachable over HTTP (python-keycloak fetching the realm's keys) and its files."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.url = settings.base_url
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "LivePlatform":
+        config = uvicorn.Config(
+            create_app(self.settings, warm=False),
+            host="127.0.0.1",
+            port=self.settings.port,
+            log_level="warning",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("live platform did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+
+
+@pytest.fixture
+def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        data_dir=tmp_path / "data",
+        port=free_port(),
+        admin_token=TOKEN,
+    )
+    live = LivePlatform(settings).start()
+    yield live
+    live.stop()
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ def create_engine(url: str) -> AsyncEngine:
 def import_models() -> None:
     """Import every slice's models so their tables are on Base.metadata (migrations)."""
     from control_plane.calls import models as _calls  # noqa: F401
+    from control_plane.identity import models as _identity  # noqa: F401
     from control_plane.knowledge import models as _knowledge  # noqa: F401
     from control_plane.numbers import models as _numbers  # noqa: F401
     from control_plane.tenants import models as _tenants  # noqa: F401

@@ -1,0 +1,139 @@
+"""The built-in OIDC issuer: the embedded default for Keycloak, with Keycloak's URL layout,
+so the platform validates its tokens through the same python-keycloak code path it uses
+against a real Keycloak.
+
+    GET  /realms/{realm}                                   realm info with its public key
+    GET  /realms/{realm}/.well-known/openid-configuration  discovery
+    GET  /realms/{realm}/protocol/openid-connect/certs     JWKS
+    POST /realms/{realm}/protocol/openid-connect/token     password grant
+
+Tokens look like Keycloak's: RS256, ``realm_access.roles`` for the realm role and
+``groups`` holding ``/tenants/<tenant_id>`` for the user's tenant.
+"""
+
+import base64
+import time
+import uuid
+from typing import Annotated
+
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+from jwcrypto import jwk, jwt
+from sqlalchemy import select
+
+from control_plane.identity.models import User
+from control_plane.identity.passwords import verify_password
+from control_plane.identity.roles import tenant_group
+from control_plane.kit.db import session_scope
+
+ACCESS_TOKEN_SECS = 300  # Keycloak's default access-token lifespan
+
+router = APIRouter(prefix="/realms/{realm}", tags=["oidc (built-in issuer)"])
+
+
+def issuer_url(base_url: str, realm: str) -> str:
+    return f"{base_url.rstrip('/')}/realms/{realm}"
+
+
+def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+def _realm_or_404(request: Request, realm: str) -> JSONResponse | None:
+    identity = request.app.state.identity
+    if identity.signing_key is None or realm != identity.realm:  # Keycloak is the issuer
+        return _oauth_error(404, "not_found", f"realm {realm!r} does not exist")
+    return None
+
+
+@router.get("")
+async def realm_info(request: Request, realm: str) -> JSONResponse:
+    if missing := _realm_or_404(request, realm):
+        return missing
+    identity = request.app.state.identity
+    public_der = identity.signing_key.get_op_key("verify").public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return JSONResponse(
+        {
+            "realm": realm,
+            "public_key": base64.b64encode(public_der).decode(),
+            "token-service": f"{identity.issuer}/protocol/openid-connect",
+            "tokens-not-before": 0,
+        }
+    )
+
+
+@router.get("/.well-known/openid-configuration")
+async def discovery(request: Request, realm: str) -> JSONResponse:
+    if missing := _realm_or_404(request, realm):
+        return missing
+    issuer = request.app.state.identity.issuer
+    return JSONResponse(
+        {
+            "issuer": issuer,
+            "token_endpoint": f"{issuer}/protocol/openid-connect/token",
+            "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+            "grant_types_supported": ["password"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+        }
+    )
+
+
+@router.get("/protocol/openid-connect/certs")
+async def certs(request: Request, realm: str) -> JSONResponse:
+    if missing := _realm_or_404(request, realm):
+        return missing
+    key: jwk.JWK = request.app.state.identity.signing_key
+    public = key.export_public(as_dict=True)
+    return JSONResponse({"keys": [public | {"alg": "RS256", "use": "sig", "kid": key["kid"]}]})
+
+
+@router.post("/protocol/openid-connect/token")
+async def token(
+    request: Request,
+    realm: str,
+    grant_type: Annotated[str, Form()],
+    client_id: Annotated[str, Form()],
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> JSONResponse:
+    if missing := _realm_or_404(request, realm):
+        return missing
+    identity = request.app.state.identity
+    if grant_type != "password":
+        return _oauth_error(400, "unsupported_grant_type", "only the password grant is supported")
+    if client_id != identity.client_id:
+        return _oauth_error(401, "invalid_client", "unknown client")
+    async for session in session_scope(request.app.state.sessions):
+        user = await session.scalar(select(User).where(User.username == username))
+    if user is None or not verify_password(password, user.password_hash):
+        return _oauth_error(401, "invalid_grant", "invalid user credentials")
+    now = int(time.time())
+    claims = {
+        "iss": identity.issuer,
+        "sub": user.id,
+        "aud": identity.client_id,
+        "azp": client_id,
+        "typ": "Bearer",
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_SECS,
+        "jti": uuid.uuid4().hex,
+        "preferred_username": user.username,
+        "realm_access": {"roles": [user.role]},
+        "groups": [tenant_group(user.tenant_id)] if user.tenant_id else [],
+    }
+    key: jwk.JWK = identity.signing_key
+    signed = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": key["kid"]}, claims=claims)
+    signed.make_signed_token(key)
+    return JSONResponse(
+        {
+            "access_token": signed.serialize(),
+            "expires_in": ACCESS_TOKEN_SECS,
+            "token_type": "Bearer",
+            "scope": "openid",
+        }
+    )
