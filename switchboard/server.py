@@ -21,6 +21,7 @@ from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
 from control_plane.port import LocalControlPlane
 from control_plane.tenants.routes import router as tenants_router
+from control_plane.users.routes import router as users_router
 from knowledge.store import open_store
 from media_plane.calls import CallRegistry
 from media_plane.events import DirectEventSink, RedisStreamEventSink
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         numbers_router,
         knowledge_router,
         calls_router,
+        users_router,
         twilio_router,
         issuer_router,
     )

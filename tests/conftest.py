@@ -110,8 +110,9 @@ class LivePlatform:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "LivePlatform":
+        self.app = create_app(self.settings, warm=False)
         config = uvicorn.Config(
-            create_app(self.settings, warm=False),
+            self.app,
             host="127.0.0.1",
             port=self.settings.port,
             log_level="warning",

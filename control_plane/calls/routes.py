@@ -4,21 +4,21 @@ from fastapi import APIRouter, Depends
 
 from control_plane.calls import service
 from control_plane.calls.schemas import BookingOut, CallEventOut
-from control_plane.kit.auth import Operator
+from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import NotFound, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.tenants.service import get_tenant
 
 router = APIRouter(
-    prefix="/v1/tenants/{tenant_id}", tags=["calls"], responses=error_responses(401, 404, 422)
+    prefix="/v1/tenants/{tenant_id}", tags=["calls"], responses=error_responses(401, 403, 404, 422)
 )
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/calls/{call_id}/events", response_model=Page[CallEventOut])
 async def call_events(
-    tenant_id: str, call_id: str, session: SessionDep, _: Operator, paging: Paging
+    tenant_id: str, call_id: str, session: SessionDep, _: TenantScope, paging: Paging
 ) -> Page[CallEventOut]:
     await get_tenant(session, tenant_id)
     rows, total = await service.call_timeline(session, tenant_id, call_id, paging)
@@ -29,7 +29,7 @@ async def call_events(
 
 @router.get("/bookings", response_model=Page[BookingOut])
 async def bookings(
-    tenant_id: str, session: SessionDep, _: Operator, paging: Paging
+    tenant_id: str, session: SessionDep, _: TenantScope, paging: Paging
 ) -> Page[BookingOut]:
     await get_tenant(session, tenant_id)
     rows, total = await service.list_bookings(session, tenant_id, paging)

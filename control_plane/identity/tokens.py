@@ -22,6 +22,10 @@ class InvalidToken(Exception):
     pass
 
 
+class IdentityUnavailable(Exception):
+    """The realm's keys could not be fetched and none are cached: an outage, not a bad token."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     subject: str
@@ -77,7 +81,7 @@ class TokenValidator:
                 certs = await self._oidc.a_certs()
             except (KeycloakError, OSError) as e:
                 if self._keys is None:
-                    raise InvalidToken(f"identity provider unreachable: {e}") from e
+                    raise IdentityUnavailable(f"identity provider unreachable: {e}") from e
             else:
                 keys = jwk.JWKSet()
                 for cert in certs.get("keys", []):

@@ -1,7 +1,13 @@
-"""Operator authentication for the REST API.
+"""Who is calling, and which tenant they may touch.
 
-Until OIDC lands, the API takes one operator bearer token from settings; production refuses
-to start with the development placeholder (see switchboard.settings).
+A bearer token is either an OIDC access token (Keycloak, or the built-in issuer), validated
+on every request, or the operator token from settings (break-glass platform access, refused
+in production unless set to a real secret). Tenant scope is decided here, from the
+principal and the tenant in the path, never from a request body:
+
+* reading a tenant's resources needs a role in that tenant (or platform-admin); without one
+  the tenant does not exist for you (404, so ids of other tenants cannot be probed);
+* changing them needs tenant-admin in that tenant (a tenant-viewer gets 403).
 """
 
 import hmac
@@ -10,19 +16,61 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from control_plane.kit.errors import Unauthorized
+from control_plane.identity.tokens import IdentityUnavailable, InvalidToken, Principal
+from control_plane.kit.errors import DomainError, NotFound, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False)
+OPERATOR = Principal(
+    subject="operator", roles=frozenset({"platform-admin"}), tenant_ids=frozenset()
+)
+READ_METHODS = {"GET", "HEAD"}
 
 
-async def require_operator(
+class ServiceUnavailable(DomainError):
+    status_code = 503
+    error = "unavailable"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    error = "forbidden"
+
+
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    expected: str = request.app.state.settings.admin_token
-    if credentials is None or not hmac.compare_digest(credentials.credentials, expected):
-        raise Unauthorized("a valid bearer token is required")
-    return "operator"
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized("a bearer token is required")
+    token = credentials.credentials
+    if hmac.compare_digest(token, request.app.state.settings.admin_token):
+        return OPERATOR
+    try:
+        return await request.app.state.identity.validator.validate(token)
+    except InvalidToken as e:
+        raise Unauthorized(f"invalid token: {e}") from e
+    except IdentityUnavailable as e:
+        raise ServiceUnavailable(str(e)) from e
 
 
-Operator = Annotated[str, Depends(require_operator)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def require_platform_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_platform_admin:
+        raise Forbidden("this needs the platform-admin role")
+    return principal
+
+
+PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
+
+
+async def tenant_scope(tenant_id: str, request: Request, principal: CurrentPrincipal) -> Principal:
+    if not principal.can_read(tenant_id):
+        raise NotFound(f"tenant {tenant_id} does not exist")
+    if request.method not in READ_METHODS and not principal.can_write(tenant_id):
+        raise Forbidden("this needs the tenant-admin role for this tenant")
+    return principal
+
+
+TenantScope = Annotated[Principal, Depends(tenant_scope)]

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile, status
 
-from control_plane.kit.auth import Operator
+from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
@@ -12,7 +12,9 @@ from control_plane.knowledge.schemas import DocumentOut, HitOut
 from control_plane.tenants.service import get_tenant
 
 router = APIRouter(
-    prefix="/v1/tenants/{tenant_id}", tags=["knowledge"], responses=error_responses(401, 404, 422)
+    prefix="/v1/tenants/{tenant_id}",
+    tags=["knowledge"],
+    responses=error_responses(401, 403, 404, 422),
 )
 
 
@@ -23,7 +25,7 @@ router = APIRouter(
     responses=error_responses(413),
 )
 async def upload_document(
-    tenant_id: str, file: UploadFile, request: Request, session: SessionDep, _: Operator
+    tenant_id: str, file: UploadFile, request: Request, session: SessionDep, _: TenantScope
 ) -> DocumentOut:
     data = await file.read(service.MAX_BYTES + 1)
     doc = await service.add_document(
@@ -36,7 +38,7 @@ async def upload_document(
 async def list_documents(
     tenant_id: str,
     session: SessionDep,
-    _: Operator,
+    _: TenantScope,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> Page[DocumentOut]:
     rows, total = await service.list_documents(session, tenant_id, paging)
@@ -45,7 +47,7 @@ async def list_documents(
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_document(
-    tenant_id: str, document_id: str, request: Request, session: SessionDep, _: Operator
+    tenant_id: str, document_id: str, request: Request, session: SessionDep, _: TenantScope
 ) -> None:
     await service.delete_document(session, request.app.state.knowledge, tenant_id, document_id)
 
@@ -55,7 +57,7 @@ async def search(
     tenant_id: str,
     request: Request,
     session: SessionDep,
-    _: Operator,
+    _: TenantScope,
     q: Annotated[str, Query(min_length=1, max_length=500)],
     k: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> list[HitOut]:

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from control_plane.kit.auth import Operator
+from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
@@ -13,7 +13,7 @@ from control_plane.tenants.service import get_tenant
 router = APIRouter(
     prefix="/v1/tenants/{tenant_id}/numbers",
     tags=["numbers"],
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
 )
 
 
@@ -24,7 +24,7 @@ router = APIRouter(
     responses=error_responses(409),
 )
 async def bind_number(
-    tenant_id: str, body: NumberIn, session: SessionDep, _: Operator
+    tenant_id: str, body: NumberIn, session: SessionDep, _: TenantScope
 ) -> NumberOut:
     return NumberOut.model_validate(await service.bind_number(session, tenant_id, body))
 
@@ -33,7 +33,7 @@ async def bind_number(
 async def list_numbers(
     tenant_id: str,
     session: SessionDep,
-    _: Operator,
+    _: TenantScope,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> Page[NumberOut]:
     await get_tenant(session, tenant_id)

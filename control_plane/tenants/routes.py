@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from control_plane.kit.auth import Operator
+from control_plane.kit.auth import CurrentPrincipal, PlatformAdmin, TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
@@ -15,7 +15,7 @@ from control_plane.tenants.schemas import (
     TenantOut,
 )
 
-router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=error_responses(401, 422))
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=error_responses(401, 403, 422))
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -24,7 +24,7 @@ class TenantCreated(TenantOut):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantCreated)
-async def create_tenant(body: TenantIn, session: SessionDep, _: Operator) -> TenantCreated:
+async def create_tenant(body: TenantIn, session: SessionDep, _: PlatformAdmin) -> TenantCreated:
     tenant = await service.create_tenant(session, body.name)
     out = TenantCreated.model_validate(tenant)
     if body.agent is not None:
@@ -34,13 +34,17 @@ async def create_tenant(body: TenantIn, session: SessionDep, _: Operator) -> Ten
 
 
 @router.get("", response_model=Page[TenantOut])
-async def list_tenants(session: SessionDep, _: Operator, paging: Paging) -> Page[TenantOut]:
-    rows, total = await service.list_tenants(session, paging)
+async def list_tenants(
+    session: SessionDep, principal: CurrentPrincipal, paging: Paging
+) -> Page[TenantOut]:
+    """Every tenant for a platform-admin; otherwise the caller's own."""
+    only = None if principal.is_platform_admin else principal.tenant_ids
+    rows, total = await service.list_tenants(session, paging, only=only)
     return Page[TenantOut].of(rows, total, paging)
 
 
 @router.get("/{tenant_id}", response_model=TenantOut, responses=error_responses(404))
-async def get_tenant(tenant_id: str, session: SessionDep, _: Operator) -> TenantOut:
+async def get_tenant(tenant_id: str, session: SessionDep, _: TenantScope) -> TenantOut:
     return TenantOut.model_validate(await service.get_tenant(session, tenant_id))
 
 
@@ -50,13 +54,15 @@ async def get_tenant(tenant_id: str, session: SessionDep, _: Operator) -> Tenant
     response_model=AgentOut,
     responses=error_responses(404),
 )
-async def create_agent(tenant_id: str, body: AgentIn, session: SessionDep, _: Operator) -> AgentOut:
+async def create_agent(
+    tenant_id: str, body: AgentIn, session: SessionDep, _: TenantScope
+) -> AgentOut:
     return AgentOut.model_validate(await service.create_agent(session, tenant_id, body))
 
 
 @router.get("/{tenant_id}/agents", response_model=Page[AgentOut], responses=error_responses(404))
 async def list_agents(
-    tenant_id: str, session: SessionDep, _: Operator, paging: Paging
+    tenant_id: str, session: SessionDep, _: TenantScope, paging: Paging
 ) -> Page[AgentOut]:
     rows, total = await service.list_agents(session, tenant_id, paging)
     return Page[AgentOut].of(rows, total, paging)
@@ -65,7 +71,7 @@ async def list_agents(
 @router.get(
     "/{tenant_id}/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404)
 )
-async def get_agent(tenant_id: str, agent_id: str, session: SessionDep, _: Operator) -> AgentOut:
+async def get_agent(tenant_id: str, agent_id: str, session: SessionDep, _: TenantScope) -> AgentOut:
     return AgentOut.model_validate(await service.get_agent(session, tenant_id, agent_id))
 
 
@@ -73,7 +79,7 @@ async def get_agent(tenant_id: str, agent_id: str, session: SessionDep, _: Opera
     "/{tenant_id}/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404)
 )
 async def update_agent(
-    tenant_id: str, agent_id: str, body: AgentIn, session: SessionDep, _: Operator
+    tenant_id: str, agent_id: str, body: AgentIn, session: SessionDep, _: TenantScope
 ) -> AgentOut:
     """Replace the agent's configuration: a new version goes live for calls that start
     from now on; calls already under way keep theirs."""
@@ -86,7 +92,7 @@ async def update_agent(
     responses=error_responses(404),
 )
 async def list_agent_versions(
-    tenant_id: str, agent_id: str, session: SessionDep, _: Operator, paging: Paging
+    tenant_id: str, agent_id: str, session: SessionDep, _: TenantScope, paging: Paging
 ) -> Page[AgentVersionOut]:
     rows, total = await service.list_agent_versions(session, tenant_id, agent_id, paging)
     return Page[AgentVersionOut].of(rows, total, paging)

@@ -22,8 +22,13 @@ async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
     return tenant
 
 
-async def list_tenants(session: AsyncSession, paging: PageParams) -> tuple[list[Tenant], int]:
-    return await paginate(session, select(Tenant).order_by(Tenant.created_at), paging)
+async def list_tenants(
+    session: AsyncSession, paging: PageParams, only: frozenset[str] | None = None
+) -> tuple[list[Tenant], int]:
+    query = select(Tenant)
+    if only is not None:
+        query = query.where(Tenant.id.in_(only))
+    return await paginate(session, query.order_by(Tenant.created_at), paging)
 
 
 async def create_agent(session: AsyncSession, tenant_id: str, data: AgentIn) -> Agent:

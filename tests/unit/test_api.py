@@ -3,21 +3,18 @@ import pytest
 from tests.conftest import AUTH, make_tenant
 
 
-def test_every_route_but_health_and_telephony_requires_the_token(client):
-    for route in client.app.routes:
-        path = getattr(route, "path", "")
-        if not path.startswith("/v1/"):
-            continue
-        for method in route.methods - {"HEAD", "OPTIONS"}:
-            url = (
-                path.replace("{tenant_id}", "ten_x")
-                .replace("{call_id}", "c")
-                .replace("{document_id}", "d")
-            )
-            r = client.request(method, url)
-            assert r.status_code == 401, (method, path)
-            r = client.request(method, url, headers={"Authorization": "Bearer wrong"})
-            assert r.status_code == 401, (method, path)
+def test_every_api_route_requires_a_valid_token(client):
+    paths = client.app.openapi()["paths"]
+    operations = [(p, m.upper()) for p, ops in paths.items() if p.startswith("/v1/") for m in ops]
+    assert len(operations) >= 16  # the walk really covers the API
+    for path, method in operations:
+        url = path.format(tenant_id="ten_x", call_id="c", document_id="d", agent_id="a")
+        r = client.request(method, url)
+        assert r.status_code == 401, (method, path)
+        r = client.request(method, url, headers={"Authorization": "Bearer wrong"})
+        # No server listens for this in-process app, so its realm keys cannot be fetched:
+        # an outage (503), never a pass. Bad tokens against a live realm: test_identity.py.
+        assert r.status_code in (401, 503), (method, path)
 
 
 def test_tenant_with_agent_number_and_document(client):
