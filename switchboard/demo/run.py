@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+from keycloak import KeycloakOpenID
 
 from switchboard.caller import Utterance, place_call
 from switchboard.cli import _print_turn
-from switchboard.settings import DEV_ADMIN_TOKEN
+from switchboard.settings import DEV_ADMIN_PASSWORD
 
 DOCUMENT = Path(__file__).with_name("sunrise-dental.md")
 NUMBER = "+15550100200"
@@ -61,7 +62,11 @@ def run_demo(port: int | None = None) -> None:
             wait_ready(url, proc)
         except RuntimeError as e:
             raise SystemExit(f"switchboard demo: {e}") from e
-        auth = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+        # Log the admin in through the platform's own OIDC issuer, as a console would.
+        oidc = KeycloakOpenID(server_url=url, realm_name="switchboard", client_id="switchboard")
+        token = oidc.token("admin", DEV_ADMIN_PASSWORD)["access_token"]
+        print("logged in as admin (platform-admin) through the built-in OIDC issuer")
+        auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=auth, timeout=30) as api:
             tenant = (
                 api.post(
@@ -96,9 +101,7 @@ def run_demo(port: int | None = None) -> None:
         print(f"knowledge: {doc['filename']} -> {doc['chunks']} chunks, {doc['status']}")
         print(f"placing a simulated call to {NUMBER} ...\n")
         report = asyncio.run(
-            place_call(
-                url, NUMBER, SCRIPT, token=DEV_ADMIN_TOKEN, tenant_id=tenant_id, hang_up=False
-            )
+            place_call(url, NUMBER, SCRIPT, token=token, tenant_id=tenant_id, hang_up=False)
         )
         print(f"call {report.call_id}")
         if report.greeting_first_audio_ms is not None:
