@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from loguru import logger
 from redis.asyncio import Redis
 
+from control_plane.api_keys.routes import router as api_keys_router
 from control_plane.calls.routes import router as calls_router
 from control_plane.calls.writer import TimelineWriter
 from control_plane.identity.issuer import router as issuer_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         knowledge_router,
         calls_router,
         users_router,
+        api_keys_router,
         twilio_router,
         issuer_router,
     )

@@ -1,7 +1,8 @@
 """Who is calling, and which tenant they may touch.
 
-A bearer token is either an OIDC access token (Keycloak, or the built-in issuer), validated
-on every request, or the operator token from settings (break-glass platform access, refused
+A bearer token is an OIDC access token (Keycloak, or the built-in issuer), validated on
+every request; a tenant API key (``sb_...``, machine access, one tenant and role); or the
+operator token from settings (break-glass platform access, refused
 in production unless set to a real secret). Tenant scope is decided here, from the
 principal and the tenant in the path, never from a request body:
 
@@ -16,7 +17,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from control_plane.api_keys import service as api_keys
 from control_plane.identity.tokens import IdentityUnavailable, InvalidToken, Principal
+from control_plane.kit.db import session_scope
 from control_plane.kit.errors import DomainError, NotFound, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False)
@@ -45,6 +48,12 @@ async def current_principal(
     token = credentials.credentials
     if hmac.compare_digest(token, request.app.state.settings.admin_token):
         return OPERATOR
+    if token.startswith(api_keys.PREFIX):
+        async for session in session_scope(request.app.state.sessions):
+            principal = await api_keys.principal_for_key(session, token)
+        if principal is None:
+            raise Unauthorized("invalid or revoked API key")
+        return principal
     try:
         return await request.app.state.identity.validator.validate(token)
     except InvalidToken as e:

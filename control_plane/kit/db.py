@@ -46,6 +46,7 @@ def create_engine(url: str) -> AsyncEngine:
 
 def import_models() -> None:
     """Import every slice's models so their tables are on Base.metadata (migrations)."""
+    from control_plane.api_keys import models as _api_keys  # noqa: F401
     from control_plane.calls import models as _calls  # noqa: F401
     from control_plane.identity import models as _identity  # noqa: F401
     from control_plane.knowledge import models as _knowledge  # noqa: F401

@@ -46,6 +46,8 @@ def body_for(path: str) -> dict:
         "/v1/tenants/{tenant_id}/numbers": {"json": {"e164": "+15550177777"}},
         "/v1/tenants/{tenant_id}/documents": {"files": {"file": ("x.md", b"Hijacked text.")}},
         "/v1/tenants/{tenant_id}/documents/{document_id}": {},
+        "/v1/tenants/{tenant_id}/api-keys": {"json": {"name": "stolen", "role": "tenant-admin"}},
+        "/v1/tenants/{tenant_id}/api-keys/{key_id}": {},
         "/v1/tenants/{tenant_id}/users": {
             "json": {"username": "intruder", "password": "password123", "role": "tenant-admin"}
         },
@@ -62,6 +64,9 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         admin_a = login(url, *add_user(api, a["id"], "tenant-admin"))
         viewer_b = login(url, *add_user(api, b["id"], "tenant-viewer"))
         document_b = api.get(f"/v1/tenants/{b['id']}/documents", headers=AUTH).json()["items"][0]
+        key_b = api.post(
+            f"/v1/tenants/{b['id']}/api-keys", json={"name": "b's robot"}, headers=AUTH
+        ).json()
     # A call on B's timeline (written where the media plane's events land).
     db = live_platform.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")
     with sqlite3.connect(db) as conn:
@@ -75,6 +80,7 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         "agent_id": b["agent_id"],
         "document_id": document_b["id"],
         "call_id": "call_b",
+        "key_id": key_b["id"],
     }
     routes = [
         (path, method.upper())
@@ -101,6 +107,11 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         assert agent["version"] == 1 and agent["greeting"] != "Hijacked"
         docs = api.get(f"/v1/tenants/{b['id']}/documents", headers=AUTH).json()
         assert docs["total"] == 1
+        # B's key was neither revoked nor joined by another.
+        keys = api.get(f"/v1/tenants/{b['id']}/api-keys", headers=AUTH).json()["items"]
+        assert [(k["id"], k["revoked_at"]) for k in keys] == [(key_b["id"], None)]
+        robot = {"Authorization": f"Bearer {key_b['key']}"}
+        assert api.get(f"/v1/tenants/{b['id']}/numbers", headers=robot).status_code == 200
 
 
 def test_platform_routes_need_platform_admin(live_platform):
