@@ -21,6 +21,8 @@ from control_plane.kit.errors import install_error_handlers
 from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
 from control_plane.port import LocalControlPlane
+from control_plane.secrets.routes import router as secrets_router
+from control_plane.secrets.store import open_secret_store
 from control_plane.tenants.routes import router as tenants_router
 from control_plane.users.routes import router as users_router
 from knowledge.store import open_store
@@ -61,6 +63,13 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         app.state.sessions = session_factory(engine)
         app.state.knowledge = knowledge
         app.state.identity = await start_identity(settings, app.state.sessions)
+        app.state.secrets = open_secret_store(
+            vault_url=str(settings.vault_url) if settings.vault_url else None,
+            vault_token=settings.vault_token,
+            vault_mount=settings.vault_mount,
+            secrets_key=settings.secrets_key,
+            data_dir=settings.data_dir,
+        )
         app.state.port = LocalControlPlane(app.state.sessions, knowledge)
         app.state.calls = CallRegistry()
         redis = None
@@ -102,6 +111,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         calls_router,
         users_router,
         api_keys_router,
+        secrets_router,
         twilio_router,
         issuer_router,
     )

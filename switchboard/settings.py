@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # Set: call events travel through a Redis stream to the control plane's timeline writer.
     redis_url: str | None = None
     events_stream: str = "switchboard:call-events"
+    # Per-tenant secrets. Vault URL set: HashiCorp Vault KV v2 (hvac). Unset: an encrypted
+    # file under data_dir, keyed by secrets_key (a Fernet key); development generates one.
+    vault_url: AnyHttpUrl | None = None
+    vault_token: str | None = None
+    vault_mount: str = "secret"
+    secrets_key: str | None = None
     # Unset: Qdrant Edge, in-process, under data_dir.
     qdrant_url: AnyHttpUrl | None = None
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
@@ -50,6 +56,11 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.admin_token == DEV_ADMIN_TOKEN:
                 raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be a real secret in production")
+            if not self.vault_url and not self.secrets_key:
+                raise ValueError(
+                    "SWITCHBOARD_SECRETS_KEY must be set in production (or use Vault: "
+                    "SWITCHBOARD_VAULT_URL)"
+                )
             if not self.oidc_server_url and self.bootstrap_admin_password == DEV_ADMIN_PASSWORD:
                 raise ValueError(
                     "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD must be set in production "

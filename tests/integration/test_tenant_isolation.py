@@ -46,6 +46,7 @@ def body_for(path: str) -> dict:
         "/v1/tenants/{tenant_id}/numbers": {"json": {"e164": "+15550177777"}},
         "/v1/tenants/{tenant_id}/documents": {"files": {"file": ("x.md", b"Hijacked text.")}},
         "/v1/tenants/{tenant_id}/documents/{document_id}": {},
+        "/v1/tenants/{tenant_id}/secrets/{name}": {"json": {"value": "stolen"}},
         "/v1/tenants/{tenant_id}/api-keys": {"json": {"name": "stolen", "role": "tenant-admin"}},
         "/v1/tenants/{tenant_id}/api-keys/{key_id}": {},
         "/v1/tenants/{tenant_id}/users": {
@@ -64,6 +65,7 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         admin_a = login(url, *add_user(api, a["id"], "tenant-admin"))
         viewer_b = login(url, *add_user(api, b["id"], "tenant-viewer"))
         document_b = api.get(f"/v1/tenants/{b['id']}/documents", headers=AUTH).json()["items"][0]
+        api.put(f"/v1/tenants/{b['id']}/secrets/twilio", json={"value": "b's"}, headers=AUTH)
         key_b = api.post(
             f"/v1/tenants/{b['id']}/api-keys", json={"name": "b's robot"}, headers=AUTH
         ).json()
@@ -81,6 +83,7 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         "document_id": document_b["id"],
         "call_id": "call_b",
         "key_id": key_b["id"],
+        "name": "twilio",
     }
     routes = [
         (path, method.upper())
@@ -107,6 +110,8 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         assert agent["version"] == 1 and agent["greeting"] != "Hijacked"
         docs = api.get(f"/v1/tenants/{b['id']}/documents", headers=AUTH).json()
         assert docs["total"] == 1
+        secret = api.get(f"/v1/tenants/{b['id']}/secrets/twilio", headers=AUTH).json()
+        assert secret["version"] == 1  # no one overwrote it
         # B's key was neither revoked nor joined by another.
         keys = api.get(f"/v1/tenants/{b['id']}/api-keys", headers=AUTH).json()["items"]
         assert [(k["id"], k["revoked_at"]) for k in keys] == [(key_b["id"], None)]

@@ -8,7 +8,9 @@ def test_every_api_route_requires_a_valid_token(client):
     operations = [(p, m.upper()) for p, ops in paths.items() if p.startswith("/v1/") for m in ops]
     assert len(operations) >= 16  # the walk really covers the API
     for path, method in operations:
-        url = path.format(tenant_id="ten_x", call_id="c", document_id="d", agent_id="a", key_id="k")
+        url = path.format(
+            tenant_id="ten_x", call_id="c", document_id="d", agent_id="a", key_id="k", name="n"
+        )
         r = client.request(method, url)
         assert r.status_code == 401, (method, path)
         r = client.request(method, url, headers={"Authorization": "Bearer wrong"})
