@@ -5,6 +5,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_plane.calls import service as calls
+from control_plane.calls.store import TimelineStore
 from control_plane.kit.db import session_scope
 from control_plane.numbers.service import agent_for_number
 from knowledge.store import Hit, KnowledgeStore
@@ -12,9 +13,15 @@ from media_plane.agent import AgentConfig, CallEventRecord
 
 
 class LocalControlPlane:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], knowledge: KnowledgeStore):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        knowledge: KnowledgeStore,
+        timeline: TimelineStore,
+    ):
         self._sessions = sessions
         self._knowledge = knowledge
+        self._timeline = timeline
 
     async def agent_for_number(self, e164: str) -> AgentConfig | None:
         async for session in session_scope(self._sessions):
@@ -37,18 +44,7 @@ class LocalControlPlane:
         return None
 
     async def record_events(self, events: list[CallEventRecord]) -> None:
-        async for session in session_scope(self._sessions):
-            for e in events:
-                await calls.record_event(
-                    session,
-                    event_id=e.event_id,
-                    tenant_id=e.tenant_id,
-                    call_id=e.call_id,
-                    seq=e.seq,
-                    kind=e.kind,
-                    at=e.at,
-                    data=e.data,
-                )
+        await self._timeline.write(events)
 
     async def create_booking(
         self, tenant_id: str, call_id: str, when: str, name: str | None

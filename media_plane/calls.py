@@ -30,6 +30,7 @@ class Call:
     call_id: str
     provider_call_sid: str
     agent: AgentConfig
+    number: str | None = None  # the tenant's number that was called
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
     warm_up: asyncio.Task | None = None
@@ -89,13 +90,17 @@ class CallRegistry:
         self._finished: dict[str, tuple[float, Call]] = {}
         self._by_provider_sid: dict[str, str] = {}
 
-    def announce(self, provider_call_sid: str, agent: AgentConfig) -> Call:
+    def announce(
+        self, provider_call_sid: str, agent: AgentConfig, number: str | None = None
+    ) -> Call:
         """A webhook announced a call. Provider retries get the same call, never a second."""
         self._expire()
         existing = self._by_provider_sid.get(provider_call_sid)
         if existing and existing in self._pending:
             return self._pending[existing][1]
-        call = Call(call_id=new_call_id(), provider_call_sid=provider_call_sid, agent=agent)
+        call = Call(
+            call_id=new_call_id(), provider_call_sid=provider_call_sid, agent=agent, number=number
+        )
         self._pending[call.call_id] = (time.monotonic(), call)
         self._by_provider_sid[provider_call_sid] = call.call_id
         return call

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from loguru import logger
+from motor.motor_asyncio import AsyncIOMotorClient
 from redis.asyncio import Redis
 
 from control_plane.api_keys.routes import router as api_keys_router
 from control_plane.calls.routes import router as calls_router
+from control_plane.calls.store import MongoTimelineStore, SqlTimelineStore
 from control_plane.calls.writer import TimelineWriter
 from control_plane.identity.issuer import router as issuer_router
 from control_plane.identity.setup import start_identity
@@ -70,7 +72,15 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             secrets_key=settings.secrets_key,
             data_dir=settings.data_dir,
         )
-        app.state.port = LocalControlPlane(app.state.sessions, knowledge)
+        mongo = None
+        if settings.mongodb_url:
+            mongo = AsyncIOMotorClient(settings.mongodb_url, tz_aware=True)
+            timeline_store = MongoTimelineStore(mongo[settings.mongodb_database])
+            await timeline_store.ensure_indexes()
+            app.state.timeline = timeline_store
+        else:
+            app.state.timeline = SqlTimelineStore(app.state.sessions)
+        app.state.port = LocalControlPlane(app.state.sessions, knowledge, app.state.timeline)
         app.state.calls = CallRegistry()
         redis = None
         writer = None
@@ -99,6 +109,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
                 await asyncio.gather(writer, return_exceptions=True)
             if redis is not None:
                 await redis.aclose()
+            if mongo is not None:
+                mongo.close()
             knowledge.close()
             await engine.dispose()
 

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Set: call events travel through a Redis stream to the control plane's timeline writer.
     redis_url: str | None = None
     events_stream: str = "switchboard:call-events"
+    # Call timelines. Set: MongoDB (motor). Unset: tables in the relational store.
+    mongodb_url: str | None = None
+    mongodb_database: str = "switchboard"
     # Per-tenant secrets. Vault URL set: HashiCorp Vault KV v2 (hvac). Unset: an encrypted
     # file under data_dir, keyed by secrets_key (a Fernet key); development generates one.
     vault_url: AnyHttpUrl | None = None

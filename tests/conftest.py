@@ -70,6 +70,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
+    yield request.getfixturevalue("database_url_postgresql")
+
+
+@pytest.fixture
+def database_url_postgresql(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
     admin = request.getfixturevalue("postgres_admin_url")
     name = f"sb_test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(_libpq(admin), autocommit=True) as conn:

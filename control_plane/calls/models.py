@@ -1,6 +1,15 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control_plane.kit.db import Base, Timestamped, utcnow
@@ -30,3 +39,19 @@ class Booking(Timestamped, Base):
     when: Mapped[str] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CallRecord(Base):
+    """One row per call, kept up to date from its events (the call list and its filters)."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_tenant_started", "tenant_id", "started_at"),)
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    agent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -1,9 +1,12 @@
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
 
 from control_plane.calls import service
 from control_plane.calls.schemas import BookingOut, CallEventOut
+from control_plane.calls.store import CallFilters, TimelineStore
 from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import NotFound, error_responses
@@ -16,12 +19,91 @@ router = APIRouter(
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
+class CallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    call_id: str
+    number: str | None
+    agent_id: str | None
+    agent_version: int | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+
+
+class TranscriptLine(BaseModel):
+    speaker: str
+    text: str
+    at: datetime
+    interrupted: bool = False
+
+
+class CallDetail(CallOut):
+    timeline: list[CallEventOut]
+    transcript: list[TranscriptLine]
+
+
+def _timeline(request: Request) -> TimelineStore:
+    return request.app.state.timeline
+
+
+@router.get("/calls", response_model=Page[CallOut])
+async def list_calls(
+    tenant_id: str,
+    request: Request,
+    session: SessionDep,
+    _: TenantScope,
+    paging: Paging,
+    since: Annotated[datetime | None, Query(description="calls that started at or after")] = None,
+    until: Annotated[datetime | None, Query(description="calls that started before")] = None,
+    number: Annotated[str | None, Query(max_length=20, description="the number called")] = None,
+    outcome: Annotated[str | None, Query(max_length=40, description="e.g. caller_hung_up")] = None,
+) -> Page[CallOut]:
+    """Calls, newest first."""
+    await get_tenant(session, tenant_id)
+    filters = CallFilters(since=since, until=until, number=number, outcome=outcome)
+    rows, total = await _timeline(request).calls(tenant_id, filters, paging)
+    return Page[CallOut].of(rows, total, paging)
+
+
+@router.get("/calls/{call_id}", response_model=CallDetail)
+async def get_call(
+    tenant_id: str, call_id: str, request: Request, session: SessionDep, _: TenantScope
+) -> CallDetail:
+    """One call with its ordered timeline and its transcript."""
+    await get_tenant(session, tenant_id)
+    store = _timeline(request)
+    summary = await store.call(tenant_id, call_id)
+    if summary is None:
+        raise NotFound(f"call {call_id} does not exist for tenant {tenant_id}")
+    events, _total = await store.timeline(tenant_id, call_id, PageParams(limit=10_000))
+    transcript = [
+        TranscriptLine(
+            speaker="caller" if e.kind == "turn.user" else "agent",
+            text=str(e.data.get("text") or ""),
+            at=e.at,
+            interrupted=bool(e.data.get("interrupted", False)),
+        )
+        for e in events
+        if e.kind in ("turn.user", "turn.agent") and e.data.get("text")
+    ]
+    timeline = [CallEventOut.model_validate(e) for e in events]
+    return CallDetail(
+        **CallOut.model_validate(summary).model_dump(), timeline=timeline, transcript=transcript
+    )
+
+
 @router.get("/calls/{call_id}/events", response_model=Page[CallEventOut])
 async def call_events(
-    tenant_id: str, call_id: str, session: SessionDep, _: TenantScope, paging: Paging
+    tenant_id: str,
+    call_id: str,
+    request: Request,
+    session: SessionDep,
+    _: TenantScope,
+    paging: Paging,
 ) -> Page[CallEventOut]:
     await get_tenant(session, tenant_id)
-    rows, total = await service.call_timeline(session, tenant_id, call_id, paging)
+    rows, total = await _timeline(request).timeline(tenant_id, call_id, paging)
     if total == 0:
         raise NotFound(f"call {call_id} does not exist for tenant {tenant_id}")
     return Page[CallEventOut].of(rows, total, paging)

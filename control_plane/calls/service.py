@@ -1,45 +1,9 @@
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control_plane.calls.models import Booking, CallEvent
+from control_plane.calls.models import Booking
 from control_plane.kit.db import new_id
 from control_plane.kit.pagination import PageParams, paginate
-
-
-async def record_event(
-    session: AsyncSession,
-    *,
-    event_id: str,
-    tenant_id: str,
-    call_id: str,
-    seq: int,
-    kind: str,
-    at: float,
-    data: dict,
-) -> None:
-    # Idempotent by event id: a redelivered event is a no-op.
-    if await session.get(CallEvent, event_id) is not None:
-        return
-    session.add(
-        CallEvent(
-            id=event_id,
-            tenant_id=tenant_id,
-            call_id=call_id,
-            seq=seq,
-            kind=kind,
-            at=datetime.fromtimestamp(at, UTC),
-            data=data,
-        )
-    )
-
-
-async def call_timeline(
-    session: AsyncSession, tenant_id: str, call_id: str, paging: PageParams
-) -> tuple[list[CallEvent], int]:
-    query = select(CallEvent).where(CallEvent.tenant_id == tenant_id, CallEvent.call_id == call_id)
-    return await paginate(session, query.order_by(CallEvent.seq), paging)
 
 
 async def create_booking(

@@ -66,7 +66,7 @@ async def voice_webhook(
         logger.info("twilio.unknown_number")
         return twiml(f"<Say>{escape(NOT_IN_SERVICE)}</Say><Hangup/>")
 
-    call = request.app.state.calls.announce(call_sid, agent)
+    call = request.app.state.calls.announce(call_sid, agent, to)
     logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
     # The stream opens a moment after this answer: use that moment to have the greeting's
     # audio ready, so it starts as soon as the stream does.
@@ -145,7 +145,12 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     writer = asyncio.create_task(
         call.write_events(app.state.event_sink), name=f"events-{call.call_id}"
     )
-    call.record("call.started", agent_id=call.agent.agent_id, agent_version=call.agent.version)
+    call.record(
+        "call.started",
+        agent_id=call.agent.agent_id,
+        agent_version=call.agent.version,
+        to=call.number,
+    )
     log.info("call.started")
     end_reason = "agent_ended"
     try:

@@ -73,8 +73,19 @@ async def test_greeting_then_answer_from_the_document_then_hang_up(platform, ten
     # "Mill Lane" exists only in the uploaded document.
     assert any("Mill Lane" in text for text in spoken), spoken
     assert events[-1]["data"]["reason"] == "caller_hung_up"
-    async with httpx.AsyncClient() as http:
-        health = (await http.get(f"{platform}/healthz")).json()
+    async with httpx.AsyncClient(base_url=platform, headers=AUTH) as http:
+        health = (await http.get("/healthz")).json()
+        call = (await http.get(f"/v1/tenants/{tenant['id']}/calls/{report.call_id}")).json()
+        listed = (
+            await http.get(
+                f"/v1/tenants/{tenant['id']}/calls",
+                params={"outcome": "caller_hung_up", "number": tenant["number"]},
+            )
+        ).json()
+    assert call["outcome"] == "caller_hung_up" and call["number"] == tenant["number"]
+    assert [line["speaker"] for line in call["transcript"]][:2] == ["agent", "caller"]
+    assert any("Mill Lane" in line["text"] for line in call["transcript"])
+    assert report.call_id in [c["call_id"] for c in listed["items"]]
     assert health["live_calls"] == 0  # hang-up freed the call
 
 

@@ -77,6 +77,10 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
             "VALUES (?, ?, 'call_b', 1, 'call.started', ?, '{}')",
             (uuid.uuid4().hex, b["id"], time.strftime("%Y-%m-%d %H:%M:%S")),
         )
+        conn.execute(
+            "INSERT INTO calls (call_id, tenant_id, number, started_at) VALUES (?, ?, ?, ?)",
+            ("call_b", b["id"], b["number"], time.strftime("%Y-%m-%d %H:%M:%S")),
+        )
     ids = {
         "tenant_id": b["id"],
         "agent_id": b["agent_id"],

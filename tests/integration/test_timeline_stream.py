@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from control_plane.calls.models import CallEvent
+from control_plane.calls.store import SqlTimelineStore
 from control_plane.calls.writer import GROUP, TimelineWriter
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.migrate import upgrade
@@ -188,7 +189,8 @@ async def test_another_writer_claims_entries_a_dead_one_abandoned(redis, stream)
 async def test_redelivered_events_are_written_once_in_the_real_store(redis, stream, database_url):
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
-    port = LocalControlPlane(session_factory(engine), knowledge=None)  # type: ignore[arg-type]
+    sessions = session_factory(engine)
+    port = LocalControlPlane(sessions, knowledge=None, timeline=SqlTimelineStore(sessions))  # type: ignore[arg-type]
     async with session_factory(engine)() as session:
         session.add(Tenant(id="ten_1", name="t"))
         await session.commit()
