@@ -8,6 +8,7 @@ from control_plane.calls import service as calls
 from control_plane.calls.store import TimelineStore
 from control_plane.kit.db import session_scope
 from control_plane.numbers.service import agent_for_number
+from control_plane.plans import service as plans
 from knowledge.store import Hit, KnowledgeStore
 from media_plane.agent import AgentConfig, CallEventRecord
 
@@ -58,6 +59,11 @@ class LocalControlPlane:
         # Qdrant Edge answers in well under a millisecond; no thread hop needed.
         await asyncio.sleep(0)
         return self._knowledge.search(tenant_id, query, k)
+
+    async def admission(self, tenant_id: str, live_calls: int) -> str | None:
+        async for session in session_scope(self._sessions):
+            return await plans.refusal(session, self._timeline, tenant_id, live_calls)
+        return None
 
     async def key_terms(self, tenant_id: str) -> frozenset[str]:
         return self._knowledge.key_terms(tenant_id)

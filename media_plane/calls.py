@@ -105,6 +105,12 @@ class CallRegistry:
         self._by_provider_sid[provider_call_sid] = call.call_id
         return call
 
+    def announced(self, provider_call_sid: str) -> Call | None:
+        """The pending call a webhook already announced for this provider call, if any."""
+        call_id = self._by_provider_sid.get(provider_call_sid)
+        entry = self._pending.get(call_id) if call_id else None
+        return entry[1] if entry else None
+
     def claim(self, call_id: str) -> Call | None:
         """The stream for an announced call opened. Each call id is claimed once."""
         self._expire()
@@ -124,6 +130,12 @@ class CallRegistry:
         self._expire()
         entry = self._finished.get(call_id)
         return entry[1] if entry else None
+
+    def active_for(self, tenant_id: str) -> int:
+        """The tenant's calls announced or under way (what a concurrency quota counts)."""
+        self._expire()
+        pending = sum(1 for _, call in self._pending.values() if call.tenant_id == tenant_id)
+        return pending + sum(1 for call in self._live.values() if call.tenant_id == tenant_id)
 
     @property
     def live_count(self) -> int:

@@ -22,6 +22,7 @@ from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import install_error_handlers
 from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
+from control_plane.plans.routes import router as plans_router
 from control_plane.port import LocalControlPlane
 from control_plane.secrets.routes import router as secrets_router
 from control_plane.secrets.store import open_secret_store
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         users_router,
         api_keys_router,
         secrets_router,
+        plans_router,
         twilio_router,
         issuer_router,
     )

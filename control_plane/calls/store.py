@@ -66,6 +66,8 @@ class TimelineStore(Protocol):
 
     async def call(self, tenant_id: str, call_id: str) -> CallSummary | None: ...
 
+    async def minutes_used(self, tenant_id: str, since: datetime) -> float: ...
+
 
 def _at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
@@ -164,6 +166,18 @@ class SqlTimelineStore:
             return self._summary(row) if row else None
         return None
 
+    async def minutes_used(self, tenant_id: str, since: datetime) -> float:
+        """Minutes of the tenant's ended calls that started at or after ``since``."""
+        query = select(CallRecord.started_at, CallRecord.ended_at).where(
+            CallRecord.tenant_id == tenant_id,
+            CallRecord.started_at >= since,
+            CallRecord.ended_at.is_not(None),
+        )
+        async for session in session_scope(self._sessions):
+            rows = (await session.execute(query)).all()
+            return sum(((_utc(e) - _utc(s)).total_seconds() for s, e in rows), 0.0) / 60  # type: ignore[operator]
+        return 0.0
+
     @staticmethod
     def _summary(r: CallRecord) -> CallSummary:
         return CallSummary(
@@ -258,6 +272,13 @@ class MongoTimelineStore:
     async def call(self, tenant_id: str, call_id: str) -> CallSummary | None:
         doc = await self._calls.find_one({"_id": call_id, "tenant_id": tenant_id})
         return self._summary(doc) if doc else None
+
+    async def minutes_used(self, tenant_id: str, since: datetime) -> float:
+        query = {"tenant_id": tenant_id, "started_at": {"$gte": since}, "ended_at": {"$ne": None}}
+        seconds = 0.0
+        async for d in self._calls.find(query, {"started_at": 1, "ended_at": 1}):
+            seconds += (_utc(d["ended_at"]) - _utc(d["started_at"])).total_seconds()  # type: ignore[operator]
+        return seconds / 60
 
     @staticmethod
     def _summary(d: dict) -> CallSummary:

@@ -30,14 +30,17 @@ class Timestamped:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
+    """``foreign_keys=False`` is for migrations only: on SQLite, altering a table means
+    rebuilding it, and dropping the old copy with foreign keys on would cascade-delete
+    every row that references it (the migration checks the keys afterwards instead)."""
     engine = create_async_engine(url)
     if url.startswith("sqlite"):
         # SQLite ignores foreign keys unless asked, per connection.
         @event.listens_for(engine.sync_engine, "connect")
         def _fk_on(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
@@ -51,6 +54,7 @@ def import_models() -> None:
     from control_plane.identity import models as _identity  # noqa: F401
     from control_plane.knowledge import models as _knowledge  # noqa: F401
     from control_plane.numbers import models as _numbers  # noqa: F401
+    from control_plane.plans import models as _plans  # noqa: F401
     from control_plane.tenants import models as _tenants  # noqa: F401
 
 

@@ -30,7 +30,7 @@ def _url() -> str:
 
 
 async def _run_online() -> None:
-    engine = create_engine(_url())
+    engine = create_engine(_url(), foreign_keys=False)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

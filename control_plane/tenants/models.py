@@ -11,6 +11,9 @@ class Tenant(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    plan_id: Mapped[str | None] = mapped_column(
+        ForeignKey("plans.id", ondelete="RESTRICT"), nullable=True
+    )
 
 
 class Agent(Timestamped, Base):

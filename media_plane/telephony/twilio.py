@@ -34,6 +34,10 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 START_TIMEOUT_SECS = 10.0
 NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
 POLICY_VIOLATION = 1008
+REFUSALS = {
+    "concurrent_calls": "Sorry, all our lines are busy right now. Please call again shortly.",
+    "monthly_minutes": "Sorry, we cannot take your call right now. Please try again later.",
+}
 
 
 class BadWebhook(DomainError):
@@ -66,7 +70,15 @@ async def voice_webhook(
         logger.info("twilio.unknown_number")
         return twiml(f"<Say>{escape(NOT_IN_SERVICE)}</Say><Hangup/>")
 
-    call = request.app.state.calls.announce(call_sid, agent, to)
+    calls = request.app.state.calls
+    if calls.announced(call_sid) is None:  # a provider retry of an admitted call passes
+        reason = await request.app.state.port.admission(
+            agent.tenant_id, calls.active_for(agent.tenant_id)
+        )
+        if reason is not None:
+            logger.bind(tenant_id=agent.tenant_id).info("call.refused", reason=reason)
+            return twiml(f"<Say>{escape(REFUSALS[reason])}</Say><Hangup/>")
+    call = calls.announce(call_sid, agent, to)
     logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
     # The stream opens a moment after this answer: use that moment to have the greeting's
     # audio ready, so it starts as soon as the stream does.

@@ -47,6 +47,7 @@ def body_for(path: str) -> dict:
         "/v1/tenants/{tenant_id}/documents": {"files": {"file": ("x.md", b"Hijacked text.")}},
         "/v1/tenants/{tenant_id}/documents/{document_id}": {},
         "/v1/tenants/{tenant_id}/secrets/{name}": {"json": {"value": "stolen"}},
+        "/v1/tenants/{tenant_id}/plan": {"json": {"plan_id": None}},
         "/v1/tenants/{tenant_id}/api-keys": {"json": {"name": "stolen", "role": "tenant-admin"}},
         "/v1/tenants/{tenant_id}/api-keys/{key_id}": {},
         "/v1/tenants/{tenant_id}/users": {

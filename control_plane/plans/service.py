@@ -1,0 +1,56 @@
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from control_plane.calls.store import TimelineStore
+from control_plane.kit.db import new_id
+from control_plane.kit.errors import Conflict, NotFound
+from control_plane.kit.pagination import PageParams, paginate
+from control_plane.plans.models import Plan
+from control_plane.plans.schemas import PlanIn
+from control_plane.tenants.service import get_tenant
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def create_plan(session: AsyncSession, data: PlanIn) -> Plan:
+    if await session.scalar(select(Plan).where(Plan.name == data.name)):
+        raise Conflict(f"a plan named {data.name!r} exists")
+    plan = Plan(id=new_id("pln"), **data.model_dump())
+    session.add(plan)
+    await session.flush()
+    return plan
+
+
+async def list_plans(session: AsyncSession, paging: PageParams) -> tuple[list[Plan], int]:
+    return await paginate(session, select(Plan).order_by(Plan.created_at), paging)
+
+
+async def set_tenant_plan(session: AsyncSession, tenant_id: str, plan_id: str | None) -> None:
+    tenant = await get_tenant(session, tenant_id)
+    if plan_id is not None and await session.get(Plan, plan_id) is None:
+        raise NotFound(f"plan {plan_id} does not exist")
+    tenant.plan_id = plan_id
+
+
+async def tenant_plan(session: AsyncSession, tenant_id: str) -> Plan | None:
+    tenant = await get_tenant(session, tenant_id)
+    return await session.get(Plan, tenant.plan_id) if tenant.plan_id else None
+
+
+async def refusal(
+    session: AsyncSession, timeline: TimelineStore, tenant_id: str, live_calls: int
+) -> str | None:
+    """Why a new call for this tenant must not be admitted now, or None."""
+    plan = await tenant_plan(session, tenant_id)
+    if plan is None:
+        return None
+    if live_calls >= plan.max_concurrent_calls:
+        return "concurrent_calls"
+    if await timeline.minutes_used(tenant_id, month_start()) >= plan.monthly_minutes:
+        return "monthly_minutes"
+    return None

@@ -1,0 +1,104 @@
+import asyncio
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+from media_plane.agent import CallEventRecord
+from tests.conftest import AUTH, make_tenant
+
+FORM = {"AccountSid": "AC" + "2" * 32, "From": "+15550100999"}
+
+
+def ring(client, number: str, call_sid: str | None = None) -> ET.Element:
+    sid = call_sid or "CA" + uuid.uuid4().hex
+    r = client.post("/twilio/voice", data=FORM | {"CallSid": sid, "To": number})
+    assert r.status_code == 200
+    return ET.fromstring(r.text)
+
+
+def put_on_plan(client, tenant_id: str, **quotas) -> dict:
+    plan = client.post(
+        "/v1/plans", json={"name": f"plan-{uuid.uuid4().hex[:6]}", **quotas}, headers=AUTH
+    ).json()
+    r = client.put(f"/v1/tenants/{tenant_id}/plan", json={"plan_id": plan["id"]}, headers=AUTH)
+    assert r.status_code == 204
+    return plan
+
+
+def test_concurrent_calls_beyond_the_plan_are_told_the_lines_are_busy(client):
+    t = make_tenant(client)
+    put_on_plan(client, t["id"], max_concurrent_calls=1, monthly_minutes=1000)
+    first_sid = "CA" + uuid.uuid4().hex
+    assert ring(client, t["number"], first_sid).find("Connect") is not None
+    busy = ring(client, t["number"])
+    assert busy.find("Connect") is None and "lines are busy" in busy.find("Say").text
+    # Twilio retrying the first call's webhook is not a new call: it is still admitted.
+    assert ring(client, t["number"], first_sid).find("Connect") is not None
+    # Another tenant is not limited by this tenant's plan.
+    other = make_tenant(client)
+    assert ring(client, other["number"]).find("Connect") is not None
+
+
+def test_a_tenant_out_of_monthly_minutes_is_refused(client):
+    t = make_tenant(client)
+    put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=2)
+    assert ring(client, t["number"]).find("Connect") is not None
+    now = time.time()
+    asyncio.run(
+        client.app.state.timeline.write(
+            [
+                CallEventRecord(
+                    uuid.uuid4().hex,
+                    t["id"],
+                    "call_x",
+                    1,
+                    "call.started",
+                    now - 180,
+                    {"to": t["number"]},
+                ),
+                CallEventRecord(
+                    uuid.uuid4().hex,
+                    t["id"],
+                    "call_x",
+                    2,
+                    "call.ended",
+                    now,
+                    {"reason": "caller_hung_up"},
+                ),
+            ]
+        )
+    )
+    usage = client.get(f"/v1/tenants/{t['id']}/usage", headers=AUTH).json()
+    assert usage["minutes_used"] == 3.0 and usage["plan"]["monthly_minutes"] == 2
+    refused = ring(client, t["number"])
+    assert refused.find("Connect") is None and refused.find("Hangup") is not None
+
+
+def test_only_platform_admins_manage_plans(client):
+    t = make_tenant(client)
+    key = client.post(
+        f"/v1/tenants/{t['id']}/api-keys",
+        json={"name": "k", "role": "tenant-admin"},
+        headers=AUTH,
+    ).json()["key"]
+    tenant_admin = {"Authorization": f"Bearer {key}"}
+    body = {"name": "free", "max_concurrent_calls": 1, "monthly_minutes": 10}
+    assert client.post("/v1/plans", json=body, headers=tenant_admin).status_code == 403
+    plan = client.post("/v1/plans", json=body, headers=AUTH).json()
+    r = client.put(
+        f"/v1/tenants/{t['id']}/plan", json={"plan_id": plan["id"]}, headers=tenant_admin
+    )
+    assert r.status_code == 403
+    assert client.get("/v1/plans", headers=tenant_admin).json()["total"] >= 1
+    assert client.post("/v1/plans", json=body, headers=AUTH).status_code == 409  # same name
+    r = client.put(f"/v1/tenants/{t['id']}/plan", json={"plan_id": "pln_nope"}, headers=AUTH)
+    assert r.status_code == 404
+    bad = body | {"name": "neg", "monthly_minutes": -1}
+    assert client.post("/v1/plans", json=bad, headers=AUTH).status_code == 422
+
+
+def test_without_a_plan_there_are_no_limits(client):
+    t = make_tenant(client)
+    for _ in range(5):
+        assert ring(client, t["number"]).find("Connect") is not None
+    assert client.get(f"/v1/tenants/{t['id']}/usage", headers=AUTH).json()["plan"] is None
