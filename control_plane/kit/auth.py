@@ -20,23 +20,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from control_plane.api_keys import service as api_keys
 from control_plane.identity.tokens import IdentityUnavailable, InvalidToken, Principal
 from control_plane.kit.db import session_scope
-from control_plane.kit.errors import DomainError, NotFound, Unauthorized
+from control_plane.kit.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False)
 OPERATOR = Principal(
     subject="operator", roles=frozenset({"platform-admin"}), tenant_ids=frozenset()
 )
 READ_METHODS = {"GET", "HEAD"}
-
-
-class ServiceUnavailable(DomainError):
-    status_code = 503
-    error = "unavailable"
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    error = "forbidden"
 
 
 async def current_principal(

@@ -40,6 +40,16 @@ class Unauthorized(DomainError):
     error = "unauthorized"
 
 
+class Forbidden(DomainError):
+    status_code = 403
+    error = "forbidden"
+
+
+class ServiceUnavailable(DomainError):
+    status_code = 503
+    error = "unavailable"
+
+
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI entries for the errors a route can return."""
     schema = {
