@@ -25,6 +25,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
+from pipecat.services.settings import LLMSettings
 
 from knowledge.chunking import split_sentences
 from knowledge.text import content_words, key_terms
@@ -77,6 +78,13 @@ _PRICE_Q = re.compile(r"\b(how much|cost|costs|price|prices|fee|fees|charge)\b")
 _TIME_Q = re.compile(r"\b(what time|when|open|close|closed|hours)\b")
 _HAS_PRICE = re.compile(r"(\$|£|€|₹|\d+\s*(dollars|pounds|euros|rupees))", re.I)
 _HAS_TIME = re.compile(r"\b(\d{1,2}(:\d\d)?\s*(am|pm|a\.m\.|p\.m\.)|noon|midnight|closed)\b", re.I)
+
+
+_LLM_SETTINGS = (
+    "model", "system_instruction", "temperature", "max_tokens", "top_p", "top_k",
+    "frequency_penalty", "presence_penalty", "seed", "filter_incomplete_user_turns",
+    "user_turn_completion_config",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +205,11 @@ def _after_tool(messages: Sequence[dict[str, Any]], last: dict[str, Any]) -> Rep
 
 class OfflineDialogueEngine(LLMService):
     """Sits where the LLM sits and speaks its protocol: context in, text and tool calls out."""
+
+    def __init__(self, **kwargs: Any):
+        # No model, no sampling: every LLM setting is explicitly "unsupported" (None).
+        unsupported = {name: None for name in _LLM_SETTINGS}
+        super().__init__(settings=LLMSettings(**unsupported), **kwargs)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)

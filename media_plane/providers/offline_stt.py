@@ -27,6 +27,7 @@ from pipecat.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import STTService
 from pipecat.utils.time import time_now_iso8601
 from pocketsphinx import Decoder
@@ -117,7 +118,7 @@ class OfflineSTTService(STTService):
     """Emits a final TranscriptionFrame per caller utterance, like a cloud STT would."""
 
     def __init__(self, *, key_terms: frozenset[str] = frozenset(), **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(settings=STTSettings(model=None, language=None), **kwargs)
         self._key_terms = key_terms
         self._decoder: Decoder | None = None
         self._pre_roll: deque[bytes] = deque()

@@ -18,6 +18,7 @@ from importlib import resources
 import numpy as np
 import soxr
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 from piper import PiperVoice, SynthesisConfig
 
@@ -106,7 +107,12 @@ def synthesize_cached(tenant_id: str, voice_id: str, text: str, sample_rate: int
 class OfflineTTSService(TTSService):
     def __init__(self, *, tenant_id: str, voice_id: str, **kwargs):
         load_voice(voice_id)  # fail at call set-up, not mid-sentence
-        super().__init__(push_start_frame=True, push_stop_frames=True, **kwargs)
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=TTSSettings(model=None, voice=voice_id, language=None),
+            **kwargs,
+        )
         self._tenant_id = tenant_id
         self._voice_id = voice_id
 
