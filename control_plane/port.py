@@ -1,7 +1,5 @@
 """The control plane's in-process face for the media plane (embedded, single-process mode)."""
 
-import asyncio
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_plane.calls import service as calls
@@ -57,7 +55,6 @@ class LocalControlPlane:
 
     async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]:
         # Qdrant Edge answers in well under a millisecond; no thread hop needed.
-        await asyncio.sleep(0)
         return self._knowledge.search(tenant_id, query, k)
 
     async def admission(self, tenant_id: str, live_calls: int) -> str | None:

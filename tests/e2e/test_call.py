@@ -157,6 +157,53 @@ async def _announce(platform: str, number: str) -> tuple[str, str]:
     return call_sid, stream_url
 
 
+SILENCE = b"\xff" * 160
+
+
+class RawTwilioStream:
+    """Media Streams by hand, for tests that send what the simulated caller never would."""
+
+    def __init__(self, ws, call_sid: str, stream_url: str):
+        self.ws = ws
+        self.call_sid = call_sid
+        self.call_id = stream_url.split("call_id=")[1]
+        self.stream_sid = "MZ" + secrets.token_hex(16)
+
+    def media(self, payload: bytes | str) -> str:
+        data = payload if isinstance(payload, str) else base64.b64encode(payload).decode()
+        return json.dumps(
+            {"event": "media", "streamSid": self.stream_sid, "media": {"payload": data}}
+        )
+
+    async def start(self) -> None:
+        await self.ws.send(
+            json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        )
+        await self.ws.send(
+            json.dumps(
+                {
+                    "event": "start",
+                    "streamSid": self.stream_sid,
+                    "start": {"streamSid": self.stream_sid, "callSid": self.call_sid},
+                }
+            )
+        )
+
+    async def play(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            await self.ws.send(self.media(frame))
+            await asyncio.sleep(0.02)
+
+    async def timeline_until(self, platform: str, tenant_id: str, done, within: float = 10):
+        """Keep the line open (silence) until the call's timeline satisfies ``done``."""
+        deadline = time.monotonic() + within
+        events: list[dict] = []
+        while time.monotonic() < deadline and not done(events):
+            await self.play([SILENCE])
+            events = await timeline(platform, tenant_id, self.call_id)
+        return events
+
+
 async def test_a_stream_url_admits_one_stream_only(platform, tenant):
     _, stream_url = await _announce(platform, tenant["number"])
     async with websockets.connect(stream_url) as first:
@@ -168,51 +215,35 @@ async def test_a_stream_url_admits_one_stream_only(platform, tenant):
 
 async def test_malformed_media_messages_are_skipped_and_the_call_goes_on(platform, tenant):
     call_sid, stream_url = await _announce(platform, tenant["number"])
-    stream_sid = "MZ" + secrets.token_hex(16)
     question = synthesize("en_US-joe-medium", "Where can I park?", 8000, repeatable=True)
     import audioop  # stdlib on 3.11; only this raw client needs it
 
     ulaw = audioop.lin2ulaw(question, 2)
     frames = [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
-    silence = [b"\xff" * 160] * 60
-
-    def media(payload: bytes | str) -> str:
-        data = payload if isinstance(payload, str) else base64.b64encode(payload).decode()
-        return json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": data}})
 
     async with websockets.connect(stream_url) as ws:
-        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(
-            json.dumps(
-                {
-                    "event": "start",
-                    "streamSid": stream_sid,
-                    "start": {"streamSid": stream_sid, "callSid": call_sid},
-                }
-            )
-        )
+        raw = RawTwilioStream(ws, call_sid, stream_url)
+        await raw.start()
         for bad in [
             "{not json",
             '"a string"',
             json.dumps({"event": "dance"}),
-            media("!!!not base64!!!="),
+            raw.media("!!!not base64!!!="),
             json.dumps({"event": "media", "media": 7}),
             b"\x00\xff binary",
         ]:
             await ws.send(bad)
         # After the junk, a real question still gets its answer.
-        for frame in silence + frames + silence:
-            await ws.send(media(frame))
-            await asyncio.sleep(0.02)
-        call_id = stream_url.split("call_id=")[1]
-        deadline = time.monotonic() + 10
-        spoken: list[str] = []
-        while time.monotonic() < deadline and not any("Mill Lane" in t for t in spoken):
-            await ws.send(media(silence[0]))
-            await asyncio.sleep(0.02)
-            events = await timeline(platform, tenant["id"], call_id)
-            spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
-        assert any("Mill Lane" in t for t in spoken), spoken
+        await raw.play([SILENCE] * 60 + frames + [SILENCE] * 60)
+
+        def answered(events):
+            return any(
+                "Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent"
+            )
+
+        events = await raw.timeline_until(platform, tenant["id"], answered)
+    spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
+    assert any("Mill Lane" in t for t in spoken), spoken
 
 
 async def test_asking_for_a_person_transfers_the_call_to_the_agents_number(platform, tenant):
@@ -265,32 +296,12 @@ async def test_a_call_keeps_the_agent_version_live_when_it_started(platform):
             json={"name": "Reception", "greeting": "Welcome to version two."},
         )
         assert r.json()["version"] == 2
-    stream_sid = "MZ" + secrets.token_hex(16)
     async with websockets.connect(stream_url) as ws:
-        await ws.send(
-            json.dumps(
-                {
-                    "event": "start",
-                    "streamSid": stream_sid,
-                    "start": {"streamSid": stream_sid, "callSid": call_sid},
-                }
-            )
+        raw = RawTwilioStream(ws, call_sid, stream_url)
+        await raw.start()
+        events = await raw.timeline_until(
+            platform, t["id"], lambda evs: any(e["kind"] == "turn.agent" for e in evs)
         )
-        call_id = stream_url.split("call_id=")[1]
-        deadline = time.monotonic() + 10
-        events: list[dict] = []
-        while time.monotonic() < deadline and not any(e["kind"] == "turn.agent" for e in events):
-            await ws.send(
-                json.dumps(
-                    {
-                        "event": "media",
-                        "streamSid": stream_sid,
-                        "media": {"payload": base64.b64encode(b"\xff" * 160).decode()},
-                    }
-                )
-            )
-            await asyncio.sleep(0.02)
-            events = await timeline(platform, t["id"], call_id)
     started = next(e for e in events if e["kind"] == "call.started")
     assert started["data"]["agent_version"] == 1
     greeting = next(e for e in events if e["kind"] == "turn.agent")
