@@ -2,10 +2,12 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from control_plane.calls import recordings
 from control_plane.calls import service as calls
 from control_plane.calls.store import TimelineStore
 from control_plane.kit.db import session_scope
 from control_plane.numbers.service import agent_for_number
+from control_plane.objects.store import ObjectStore
 from control_plane.plans import service as plans
 from knowledge.store import Hit, KnowledgeStore
 from media_plane.agent import AgentConfig, CallEventRecord
@@ -17,16 +19,22 @@ class LocalControlPlane:
         sessions: async_sessionmaker[AsyncSession],
         knowledge: KnowledgeStore,
         timeline: TimelineStore,
+        objects: ObjectStore,
+        default_retention_days: int,
     ):
         self._sessions = sessions
         self._knowledge = knowledge
         self._timeline = timeline
+        self._objects = objects
+        self._default_retention_days = default_retention_days
 
     async def agent_for_number(self, e164: str) -> AgentConfig | None:
         async for session in session_scope(self._sessions):
             agent = await agent_for_number(session, e164)
             if agent is None:
                 return None
+            plan = await plans.tenant_plan(session, agent.tenant_id)
+            retention = plan.recording_retention_days if plan else self._default_retention_days
             return AgentConfig(
                 tenant_id=agent.tenant_id,
                 agent_id=agent.id,
@@ -39,6 +47,7 @@ class LocalControlPlane:
                 transfer_number=agent.transfer_number,
                 providers=dict(agent.providers),
                 version=agent.version,
+                record_calls=retention > 0,
             )
         return None
 
@@ -56,6 +65,11 @@ class LocalControlPlane:
     async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]:
         # Qdrant Edge answers in well under a millisecond; no thread hop needed.
         return self._knowledge.search(tenant_id, query, k)
+
+    async def store_recording(self, tenant_id: str, call_id: str, wav: bytes) -> str:
+        name = recordings.object_name(call_id)
+        await self._objects.put(tenant_id, name, wav, "audio/wav")
+        return name
 
     async def admission(self, tenant_id: str, live_calls: int) -> str | None:
         async for session in session_scope(self._sessions):

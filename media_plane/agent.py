@@ -19,6 +19,7 @@ class AgentConfig:
     transfer_number: str | None = None
     providers: dict[str, str] = field(default_factory=dict)
     version: int = 1
+    record_calls: bool = False  # the tenant's plan keeps recordings (retention > 0 days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class ControlPlanePort(Protocol):
     async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]: ...
 
     async def key_terms(self, tenant_id: str) -> frozenset[str]: ...
+
+    async def store_recording(self, tenant_id: str, call_id: str, wav: bytes) -> str:
+        """Keep a finished call's recording; returns its object name."""
+        ...
 
     async def admission(self, tenant_id: str, live_calls: int) -> str | None:
         """None to admit a new call; otherwise why not (the tenant's plan quotas)."""

@@ -15,6 +15,7 @@ from loguru import logger
 
 from media_plane.agent import AgentConfig, CallEventRecord
 from media_plane.events import EventSink
+from media_plane.recording import CallRecorder
 
 PENDING_TTL_SECS = 60.0  # a provider opens the stream within seconds of the webhook
 OUTCOME_TTL_SECS = 300.0
@@ -34,6 +35,7 @@ class Call:
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
     warm_up: asyncio.Task | None = None
+    recorder: CallRecorder | None = None
     _seq: int = 0
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
 

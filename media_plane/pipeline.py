@@ -1,7 +1,7 @@
 """One factory builds every call's pipeline from the tenant's agent config.
 
 transport.in -> STT -> user context (Silero VAD, turn logic) -> LLM/engine (tools)
-             -> TTS -> playback marks -> transport.out -> assistant context
+             -> TTS -> playback marks -> transport.out -> [recorder] -> assistant context
 
 The call stays at 8 kHz end to end: no stream resampler sits on the audio path, so audio
 is neither delayed on the way in nor released in bursts on the way out. Turn ends are
@@ -35,6 +35,7 @@ from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
 from media_plane.providers.factory import make_llm, make_stt, make_tts
 from media_plane.providers.vad import SharedSileroVADAnalyzer
+from media_plane.recording import CallRecorder
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 from media_plane.tools import register_tools, tools_schema
 
@@ -88,6 +89,8 @@ def build_call_worker(
     llm = make_llm(agent)
     tts = make_tts(agent)
     register_tools(llm, call, port)
+    if agent.record_calls:
+        call.recorder = CallRecorder(SAMPLE_RATE)
 
     context = LLMContext(
         messages=[{"role": "system", "content": agent.persona}],
@@ -103,6 +106,7 @@ def build_call_worker(
             ),
         ),
     )
+    recording = [call.recorder.processor] if call.recorder else []
     pipeline = Pipeline(
         [
             transport.input(),
@@ -112,6 +116,7 @@ def build_call_worker(
             tts,
             PlaybackMarks(stream_sid),
             transport.output(),
+            *recording,  # after the output: it hears the caller and what was actually sent
             aggregators.assistant(),
         ]
     )

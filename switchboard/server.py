@@ -12,6 +12,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from redis.asyncio import Redis
 
 from control_plane.api_keys.routes import router as api_keys_router
+from control_plane.calls import recordings
 from control_plane.calls.routes import router as calls_router
 from control_plane.calls.store import MongoTimelineStore, SqlTimelineStore
 from control_plane.calls.writer import TimelineWriter
@@ -22,6 +23,8 @@ from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import install_error_handlers
 from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
+from control_plane.objects.routes import router as objects_router
+from control_plane.objects.store import open_object_store
 from control_plane.plans.routes import router as plans_router
 from control_plane.port import LocalControlPlane
 from control_plane.secrets.routes import router as secrets_router
@@ -47,6 +50,16 @@ def warm_models(voices: tuple[str, ...] = ("en_US-joe-medium",)) -> None:
     for voice in voices:
         offline_tts.load_voice(voice)
     calibration.calibrate_recogniser()
+
+
+async def _sweep_recordings(sessions, objects, settings: Settings) -> None:
+    """Recordings past their plan's retention are deleted on a schedule, from startup on."""
+    while True:
+        try:
+            await recordings.sweep(sessions, objects, settings.recording_retention_days)
+        except Exception:
+            logger.exception("recordings.sweep_failed")  # tried again next round
+        await asyncio.sleep(settings.retention_sweep_secs)
 
 
 def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
@@ -81,7 +94,26 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             app.state.timeline = timeline_store
         else:
             app.state.timeline = SqlTimelineStore(app.state.sessions)
-        app.state.port = LocalControlPlane(app.state.sessions, knowledge, app.state.timeline)
+        app.state.objects = await open_object_store(
+            minio_url=str(settings.minio_url) if settings.minio_url else None,
+            access_key=settings.minio_access_key,
+            secret_key=settings.minio_secret_key,
+            bucket=settings.minio_bucket,
+            region=settings.minio_region,
+            data_dir=settings.data_dir,
+            base_url=settings.base_url,
+        )
+        app.state.port = LocalControlPlane(
+            app.state.sessions,
+            knowledge,
+            app.state.timeline,
+            app.state.objects,
+            settings.recording_retention_days,
+        )
+        retention = asyncio.create_task(
+            _sweep_recordings(app.state.sessions, app.state.objects, settings),
+            name="recording-retention",
+        )
         app.state.calls = CallRegistry()
         redis = None
         writer = None
@@ -105,6 +137,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         try:
             yield
         finally:
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
             if writer is not None:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
@@ -128,6 +162,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         plans_router,
         twilio_router,
         issuer_router,
+        objects_router,
     )
     for router in routers:
         app.include_router(router)

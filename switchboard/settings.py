@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, model_validator
+from pydantic import AnyHttpUrl, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"
@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     vault_token: str | None = None
     vault_mount: str = "secret"
     secrets_key: str | None = None
+    # Call recordings and original documents. MinIO URL set: MinIO (or any S3 API) through
+    # the minio client. Unset: a directory under data_dir, with presigned links served here.
+    minio_url: AnyHttpUrl | None = None
+    minio_access_key: str | None = None
+    minio_secret_key: str | None = None
+    minio_bucket: str = "switchboard"
+    minio_region: str = "us-east-1"
+    # How long recordings are kept for tenants whose plan does not say (0: calls are not
+    # recorded), how long a playback link works, and how often expired recordings go.
+    recording_retention_days: int = Field(default=30, ge=0)
+    recording_link_secs: int = Field(default=3600, ge=1, le=7 * 24 * 3600)  # S3's bounds
+    retention_sweep_secs: float = Field(default=3600, gt=0)
     # Unset: Qdrant Edge, in-process, under data_dir.
     qdrant_url: AnyHttpUrl | None = None
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
@@ -56,6 +68,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
+        if self.minio_url and not (self.minio_access_key and self.minio_secret_key):
+            raise ValueError(
+                "SWITCHBOARD_MINIO_URL needs SWITCHBOARD_MINIO_ACCESS_KEY and _SECRET_KEY"
+            )
         if self.environment == "production":
             if self.admin_token == DEV_ADMIN_TOKEN:
                 raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be a real secret in production")

@@ -1,10 +1,11 @@
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.calls import service
+from control_plane.calls import recordings, service
 from control_plane.calls.schemas import BookingOut, CallEventOut
 from control_plane.calls.store import CallFilters, TimelineStore
 from control_plane.kit.auth import TenantScope
@@ -107,6 +108,37 @@ async def call_events(
     if total == 0:
         raise NotFound(f"call {call_id} does not exist for tenant {tenant_id}")
     return Page[CallEventOut].of(rows, total, paging)
+
+
+class RecordingOut(BaseModel):
+    call_id: str
+    url: str = Field(description="a presigned link: GET it to play or download the WAV")
+    expires_at: datetime
+    bytes: int
+    recorded_at: datetime
+
+
+@router.get("/calls/{call_id}/recording", response_model=RecordingOut)
+async def call_recording(
+    tenant_id: str, call_id: str, request: Request, session: SessionDep, _: TenantScope
+) -> RecordingOut:
+    """A short-lived link to the call's recording (stereo WAV: caller left, agent right)."""
+    await get_tenant(session, tenant_id)
+    if await _timeline(request).call(tenant_id, call_id) is None:
+        raise NotFound(f"call {call_id} does not exist for tenant {tenant_id}")
+    settings = request.app.state.settings
+    found = await recordings.playback(
+        request.app.state.objects,
+        tenant_id,
+        call_id,
+        timedelta(seconds=settings.recording_link_secs),
+    )
+    if found is None:
+        raise NotFound(
+            f"call {call_id} has no recording: its tenant's plan does not record calls, "
+            "or the recording is past the plan's retention"
+        )
+    return RecordingOut(call_id=call_id, **asdict(found))
 
 
 @router.get("/bookings", response_model=Page[BookingOut])

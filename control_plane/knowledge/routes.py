@@ -1,14 +1,15 @@
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile, status
 
 from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
-from control_plane.kit.errors import error_responses
+from control_plane.kit.errors import NotFound, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.knowledge import service
-from control_plane.knowledge.schemas import DocumentOut, HitOut
+from control_plane.knowledge.schemas import DocumentOut, HitOut, OriginalOut
 from control_plane.tenants.service import get_tenant
 
 router = APIRouter(
@@ -28,8 +29,9 @@ async def upload_document(
     tenant_id: str, file: UploadFile, request: Request, session: SessionDep, _: TenantScope
 ) -> DocumentOut:
     data = await file.read(service.MAX_BYTES + 1)
+    state = request.app.state
     doc = await service.add_document(
-        session, request.app.state.knowledge, tenant_id, file.filename or "", data
+        session, state.knowledge, state.objects, tenant_id, file.filename or "", data
     )
     return DocumentOut.model_validate(doc)
 
@@ -49,7 +51,30 @@ async def list_documents(
 async def delete_document(
     tenant_id: str, document_id: str, request: Request, session: SessionDep, _: TenantScope
 ) -> None:
-    await service.delete_document(session, request.app.state.knowledge, tenant_id, document_id)
+    """Removes the document, every chunk of it from the index and the stored original."""
+    state = request.app.state
+    await service.delete_document(session, state.knowledge, state.objects, tenant_id, document_id)
+
+
+@router.get("/documents/{document_id}/original", response_model=OriginalOut)
+async def document_original(
+    tenant_id: str, document_id: str, request: Request, session: SessionDep, _: TenantScope
+) -> OriginalOut:
+    """A short-lived link to the file as it was uploaded."""
+    doc = await service.get_document(session, tenant_id, document_id)
+    lifetime = timedelta(seconds=request.app.state.settings.recording_link_secs)
+    objects = request.app.state.objects
+    info = await objects.stat(tenant_id, service.original_name(doc))
+    if info is None:
+        raise NotFound(f"the original of document {document_id} is no longer stored")
+    url = await objects.presigned_url(tenant_id, service.original_name(doc), lifetime)
+    return OriginalOut(
+        document_id=doc.id,
+        filename=doc.filename,
+        url=url,
+        expires_at=datetime.now(UTC) + lifetime,
+        bytes=info.size,
+    )
 
 
 @router.get("/knowledge/search", response_model=list[HitOut])

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentOut(BaseModel):
@@ -15,6 +15,14 @@ class DocumentOut(BaseModel):
     chunks: int
     error: str | None
     created_at: datetime
+
+
+class OriginalOut(BaseModel):
+    document_id: str
+    filename: str
+    url: str = Field(description="a presigned link: GET it to download the uploaded file")
+    expires_at: datetime
+    bytes: int
 
 
 class HitOut(BaseModel):

@@ -10,6 +10,7 @@ from control_plane.kit.db import new_id
 from control_plane.kit.errors import NotFound, PayloadTooLarge, Unprocessable
 from control_plane.kit.pagination import PageParams, paginate
 from control_plane.knowledge.models import Document
+from control_plane.objects.store import ObjectStore
 from control_plane.tenants.service import get_tenant
 from knowledge.chunking import chunk_document
 from knowledge.store import KnowledgeStore
@@ -35,8 +36,18 @@ def _decode(filename: str, data: bytes) -> tuple[str, str]:
     return text, SUPPORTED[suffix]
 
 
+def original_name(doc: Document) -> str:
+    """Where the uploaded file itself is kept, under the tenant's prefix."""
+    return f"documents/{doc.id}{PurePath(doc.filename).suffix.lower()}"
+
+
 async def add_document(
-    session: AsyncSession, store: KnowledgeStore, tenant_id: str, filename: str, data: bytes
+    session: AsyncSession,
+    store: KnowledgeStore,
+    objects: ObjectStore,
+    tenant_id: str,
+    filename: str,
+    data: bytes,
 ) -> Document:
     await get_tenant(session, tenant_id)
     text, content_type = _decode(filename, data)
@@ -54,9 +65,16 @@ async def add_document(
     )
     session.add(doc)
     await session.flush()
-    # Index after the row is staged: if indexing fails the request fails and the row is
-    # rolled back with it, so nothing is half-written.
-    store.upsert(tenant_id, doc.id, chunks)
+    # The original is kept, then indexed, after the row is staged: if either fails the
+    # request fails, the row is rolled back and what was written is removed, so nothing
+    # is half-written.
+    await objects.put(tenant_id, original_name(doc), data, content_type)
+    try:
+        store.upsert(tenant_id, doc.id, chunks)
+    except Exception:
+        store.delete_document(tenant_id, doc.id)
+        await objects.delete(tenant_id, original_name(doc))
+        raise
     return doc
 
 
@@ -68,14 +86,24 @@ async def list_documents(
     return await paginate(session, query.order_by(Document.created_at), paging)
 
 
-async def delete_document(
-    session: AsyncSession, store: KnowledgeStore, tenant_id: str, document_id: str
-) -> None:
+async def get_document(session: AsyncSession, tenant_id: str, document_id: str) -> Document:
     doc = await session.scalar(
         select(Document).where(Document.tenant_id == tenant_id, Document.id == document_id)
     )
     if doc is None:
         raise NotFound(f"document {document_id} does not exist for tenant {tenant_id}")
+    return doc
+
+
+async def delete_document(
+    session: AsyncSession,
+    store: KnowledgeStore,
+    objects: ObjectStore,
+    tenant_id: str,
+    document_id: str,
+) -> None:
+    doc = await get_document(session, tenant_id, document_id)
     await session.delete(doc)
     await session.flush()
     store.delete_document(tenant_id, document_id)
+    await objects.delete(tenant_id, original_name(doc))

@@ -13,3 +13,5 @@ class Plan(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     max_concurrent_calls: Mapped[int] = mapped_column(Integer)
     monthly_minutes: Mapped[int] = mapped_column(Integer)
+    # Days a call recording is kept; 0: the tenant's calls are not recorded.
+    recording_retention_days: Mapped[int] = mapped_column(Integer, server_default="30")

@@ -9,6 +9,9 @@ class PlanIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     max_concurrent_calls: int = Field(ge=0, le=100_000)
     monthly_minutes: int = Field(ge=0, le=100_000_000)
+    recording_retention_days: int = Field(
+        default=30, ge=0, le=3650, description="days recordings are kept; 0: calls not recorded"
+    )
 
 
 class PlanOut(PlanIn):

@@ -22,7 +22,7 @@ from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.workers.runner import WorkerRunner
 
 from control_plane.kit.errors import DomainError
-from media_plane.agent import AgentConfig
+from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call
 from media_plane.pipeline import SAMPLE_RATE, build_call_worker
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
@@ -150,6 +150,22 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     await run_call(call, websocket, stream_sid)
 
 
+async def _keep_recording(call: Call, port: ControlPlanePort, log) -> None:
+    if call.recorder is None:
+        return
+    wav = call.recorder.finish()
+    if wav is None:
+        return
+    try:
+        name = await port.store_recording(call.tenant_id, call.call_id, wav)
+    except Exception:
+        # The call itself went fine; losing its recording is logged and on the timeline.
+        log.exception("call.recording_failed")
+        call.record("call.recording_failed")
+        return
+    call.record("call.recorded", name=name, bytes=len(wav), secs=round(call.recorder.seconds, 2))
+
+
 async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     app = websocket.app
     port = app.state.port
@@ -189,6 +205,7 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
         if call.transfer_to:
             end_reason = "transferred"
         app.state.calls.finish(call)
+        await _keep_recording(call, port, log)
         call.record("call.ended", reason=end_reason)
         call.close_timeline()
         await writer

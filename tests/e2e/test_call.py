@@ -3,11 +3,14 @@ simulated caller speaking Twilio's Media Streams protocol."""
 
 import asyncio
 import base64
+import io
 import json
 import secrets
 import time
+import wave
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 
@@ -87,6 +90,27 @@ async def test_greeting_then_answer_from_the_document_then_hang_up(platform, ten
     assert any("Mill Lane" in line["text"] for line in call["transcript"])
     assert report.call_id in [c["call_id"] for c in listed["items"]]
     assert health["live_calls"] == 0  # hang-up freed the call
+    assert events[-2]["kind"] == "call.recorded"
+
+    # The recording: a presigned link (no credentials needed) to a stereo WAV with the
+    # caller on the left and the agent on the right, as long as the call.
+    async with httpx.AsyncClient(base_url=platform, headers=AUTH) as http:
+        r = await http.get(f"/v1/tenants/{tenant['id']}/calls/{report.call_id}/recording")
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient() as anyone:
+        audio = await anyone.get(r.json()["url"])
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/x-wav"
+    with wave.open(io.BytesIO(audio.content)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        secs = wav.getnframes() / 8000
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), np.int16).reshape(-1, 2)
+    recorded = events[-2]["data"]
+    assert recorded["bytes"] == len(audio.content) and abs(secs - recorded["secs"]) < 0.1
+    assert secs > 3
+    caller, agent = (np.abs(samples[:, i]).astype(float) for i in (0, 1))
+    # The greeting opens the call: the agent's side is loud first while the caller is quiet.
+    assert agent[: 8000 // 2].mean() > 10 * caller[: 8000 // 2].mean() + 1
+    assert caller.max() > 1000  # and the caller's question is on the left
 
 
 async def test_caller_interrupting_makes_the_agent_stop(platform, tenant):

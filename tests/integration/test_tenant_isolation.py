@@ -5,6 +5,7 @@ every time (404: B does not exist for A; or 403). Tenant B's viewer can read eve
 those resources (so A's refusals are about scope, not missing data) and change none.
 """
 
+import asyncio
 import sqlite3
 import time
 import uuid
@@ -82,6 +83,10 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
             "INSERT INTO calls (call_id, tenant_id, number, started_at) VALUES (?, ?, ?, ?)",
             ("call_b", b["id"], b["number"], time.strftime("%Y-%m-%d %H:%M:%S")),
         )
+    # And its recording, where the media plane keeps it.
+    asyncio.run(
+        live_platform.app.state.objects.put(b["id"], "recordings/call_b.wav", b"RIFF", "audio/wav")
+    )
     ids = {
         "tenant_id": b["id"],
         "agent_id": b["agent_id"],

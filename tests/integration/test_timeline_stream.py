@@ -14,7 +14,6 @@ from control_plane.calls.store import SqlTimelineStore
 from control_plane.calls.writer import GROUP, TimelineWriter
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.migrate import upgrade
-from control_plane.port import LocalControlPlane
 from control_plane.tenants.models import Tenant
 from media_plane.agent import CallEventRecord
 from media_plane.events import RedisStreamEventSink
@@ -190,11 +189,11 @@ async def test_redelivered_events_are_written_once_in_the_real_store(redis, stre
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    port = LocalControlPlane(sessions, knowledge=None, timeline=SqlTimelineStore(sessions))  # type: ignore[arg-type]
+    timeline = SqlTimelineStore(sessions)
     async with session_factory(engine)() as session:
         session.add(Tenant(id="ten_1", name="t"))
         await session.commit()
-    w = TimelineWriter(redis, stream, port.record_events, consumer="w1", block_ms=50)
+    w = TimelineWriter(redis, stream, timeline.write, consumer="w1", block_ms=50)
     await w.ensure_group()
     task = asyncio.create_task(w.run())
     e = event(1)

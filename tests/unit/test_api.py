@@ -79,11 +79,23 @@ def test_bad_documents_are_refused_and_nothing_is_indexed(client, name, body, st
     assert r.status_code == status, r.text
     assert r.json()["detail"]
     assert client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["total"] == 0
+    assert stored_objects(client, t["id"]) == []  # no original kept either
 
 
-def test_deleting_a_document_removes_it_from_search(client):
+def stored_objects(client, tenant_id: str) -> list[str]:
+    return [o.name for o in client.portal.call(client.app.state.objects.list, tenant_id)]
+
+
+def test_the_original_is_kept_and_deleting_removes_it_and_every_chunk(client):
     t = make_tenant(client, "Parking is on Mill Lane.")
     doc = client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["items"][0]
+    link = client.get(f"/v1/tenants/{t['id']}/documents/{doc['id']}/original", headers=AUTH)
+    assert link.status_code == 200, link.text
+    assert link.json()["filename"] == "facts.md"
+    original = client.get(link.json()["url"].removeprefix(client.app.state.settings.base_url))
+    assert original.content == b"Parking is on Mill Lane."
+    assert stored_objects(client, t["id"]) == [f"documents/{doc['id']}.md"]
+
     assert (
         client.delete(f"/v1/tenants/{t['id']}/documents/{doc['id']}", headers=AUTH).status_code
         == 204
@@ -92,6 +104,9 @@ def test_deleting_a_document_removes_it_from_search(client):
         f"/v1/tenants/{t['id']}/knowledge/search", params={"q": "parking"}, headers=AUTH
     ).json()
     assert hits == []
+    assert stored_objects(client, t["id"]) == []
+    gone = client.get(f"/v1/tenants/{t['id']}/documents/{doc['id']}/original", headers=AUTH)
+    assert gone.status_code == 404
 
 
 def test_invalid_agent_config_is_422_with_the_field(client):
