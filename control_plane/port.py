@@ -29,7 +29,7 @@ class LocalControlPlane:
         self._default_retention_days = default_retention_days
 
     async def agent_for_number(self, e164: str) -> AgentConfig | None:
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             agent = await agent_for_number(session, e164)
             if agent is None:
                 return None
@@ -49,7 +49,6 @@ class LocalControlPlane:
                 version=agent.version,
                 record_calls=retention > 0,
             )
-        return None
 
     async def record_events(self, events: list[CallEventRecord]) -> None:
         await self._timeline.write(events)
@@ -57,10 +56,9 @@ class LocalControlPlane:
     async def create_booking(
         self, tenant_id: str, call_id: str, when: str, name: str | None
     ) -> str:
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             booking = await calls.create_booking(session, tenant_id, call_id, when, name)
             return booking.id
-        raise RuntimeError("no session")
 
     async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]:
         # Qdrant Edge answers in well under a millisecond; no thread hop needed.
@@ -72,9 +70,8 @@ class LocalControlPlane:
         return name
 
     async def admission(self, tenant_id: str, live_calls: int) -> str | None:
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             return await plans.refusal(session, self._timeline, tenant_id, live_calls)
-        return None
 
     async def key_terms(self, tenant_id: str) -> frozenset[str]:
         return self._knowledge.key_terms(tenant_id)

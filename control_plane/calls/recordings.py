@@ -59,8 +59,7 @@ async def sweep(
 ) -> int:
     """Delete every recording older than its tenant's retention; returns how many."""
     now = now or datetime.now(UTC)
-    tenants: list[tuple[str, int]] = []
-    async for session in session_scope(sessions):
+    async with session_scope(sessions) as session:
         tenants = await retention_by_tenant(session, default_days)
     total = 0
     for tenant_id, days in tenants:

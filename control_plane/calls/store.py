@@ -99,7 +99,7 @@ class SqlTimelineStore:
         self._sessions = sessions
 
     async def write(self, events: list[CallEventRecord]) -> None:
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             for e in events:
                 if await session.get(CallEvent, e.event_id) is not None:
                     continue  # redelivered
@@ -125,7 +125,7 @@ class SqlTimelineStore:
     async def timeline(
         self, tenant_id: str, call_id: str, paging: PageParams
     ) -> tuple[list[TimelineEvent], int]:
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             query = select(CallEvent).where(
                 CallEvent.tenant_id == tenant_id, CallEvent.call_id == call_id
             )
@@ -149,22 +149,20 @@ class SqlTimelineStore:
             query = query.where(CallRecord.number == filters.number)
         if filters.outcome:
             query = query.where(CallRecord.outcome == filters.outcome)
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             rows, total = await paginate(
                 session, query.order_by(CallRecord.started_at.desc()), paging
             )
             return [self._summary(r) for r in rows], total
-        return [], 0
 
     async def call(self, tenant_id: str, call_id: str) -> CallSummary | None:
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             row = await session.scalar(
                 select(CallRecord).where(
                     CallRecord.tenant_id == tenant_id, CallRecord.call_id == call_id
                 )
             )
             return self._summary(row) if row else None
-        return None
 
     async def minutes_used(self, tenant_id: str, since: datetime) -> float:
         """Minutes of the tenant's ended calls that started at or after ``since``."""
@@ -173,10 +171,9 @@ class SqlTimelineStore:
             CallRecord.started_at >= since,
             CallRecord.ended_at.is_not(None),
         )
-        async for session in session_scope(self._sessions):
+        async with session_scope(self._sessions) as session:
             rows = (await session.execute(query)).all()
             return sum(((_utc(e) - _utc(s)).total_seconds() for s, e in rows), 0.0) / 60  # type: ignore[operator]
-        return 0.0
 
     @staticmethod
     def _summary(r: CallRecord) -> CallSummary:

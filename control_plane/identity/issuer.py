@@ -108,7 +108,7 @@ async def token(
         return _oauth_error(400, "unsupported_grant_type", "only the password grant is supported")
     if client_id != identity.client_id:
         return _oauth_error(401, "invalid_client", "unknown client")
-    async for session in session_scope(request.app.state.sessions):
+    async with session_scope(request.app.state.sessions) as session:
         user = await session.scalar(select(User).where(User.username == username))
     if user is None or not verify_password(password, user.password_hash):
         return _oauth_error(401, "invalid_grant", "invalid user credentials")

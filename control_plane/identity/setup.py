@@ -43,7 +43,7 @@ async def start_identity(
 
 
 async def _bootstrap_admin(sessions: async_sessionmaker[AsyncSession], password: str) -> None:
-    async for session in session_scope(sessions):
+    async with session_scope(sessions) as session:
         if await session.scalar(select(func.count()).select_from(User)):
             return
         session.add(

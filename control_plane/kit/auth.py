@@ -39,7 +39,7 @@ async def current_principal(
     if hmac.compare_digest(token, request.app.state.settings.admin_token):
         return OPERATOR
     if token.startswith(api_keys.PREFIX):
-        async for session in session_scope(request.app.state.sessions):
+        async with session_scope(request.app.state.sessions) as session:
             principal = await api_keys.principal_for_key(session, token)
         if principal is None:
             raise Unauthorized("invalid or revoked API key")

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 async engine and session handling."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from control_plane.kit import changes
 
 
 def utcnow() -> datetime:
@@ -58,16 +61,26 @@ def import_models() -> None:
     from control_plane.tenants import models as _tenants  # noqa: F401
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(
+    engine: AsyncEngine, announce: changes.Announcer | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """``announce`` is told, after each commit, which tenants' call routing changed."""
+    info = {changes.ANNOUNCER: announce} if announce else {}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
+@asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One session per request or job; the boundary commits, services never do."""
+    """One session per request or job; the boundary commits, services never do.
+
+    A context manager, so leaving the block by ``return`` commits too.
+    """
     async with factory() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             await session.rollback()
+            changes.forget_pending(session)
             raise
+        await changes.announce_committed(session)

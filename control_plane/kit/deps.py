@@ -10,7 +10,7 @@ from control_plane.kit.db import session_scope
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(request.app.state.sessions):
+    async with session_scope(request.app.state.sessions) as session:
         yield session
 
 
