@@ -33,6 +33,10 @@ class CallEventRecord:
     data: dict
 
 
+class ControlPlaneUnavailable(RuntimeError):
+    """The control plane could not answer (unreachable, failing, or refusing our token)."""
+
+
 class ControlPlanePort(Protocol):
     """The media plane's view of the control plane.
 

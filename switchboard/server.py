@@ -4,7 +4,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from loguru import logger
@@ -18,6 +18,7 @@ from control_plane.calls.store import MongoTimelineStore, SqlTimelineStore
 from control_plane.calls.writer import TimelineWriter
 from control_plane.identity.issuer import router as issuer_router
 from control_plane.identity.setup import start_identity
+from control_plane.internal.routes import router as internal_router
 from control_plane.kit import migrate
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import install_error_handlers
@@ -33,6 +34,7 @@ from control_plane.tenants.routes import router as tenants_router
 from control_plane.users.routes import router as users_router
 from knowledge.store import open_store
 from media_plane.calls import CallRegistry
+from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, RedisStreamEventSink
 from media_plane.telephony.twilio import router as twilio_router
 from switchboard.settings import Settings, get_settings
@@ -62,113 +64,161 @@ async def _sweep_recordings(sessions, objects, settings: Settings) -> None:
         await asyncio.sleep(settings.retention_sweep_secs)
 
 
+async def _background(stack: AsyncExitStack, coro, name: str) -> None:
+    """Run a task for the app's lifetime; cancelled and awaited at shutdown."""
+    task = asyncio.create_task(coro, name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(stop)
+
+
+async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
+    """Tenancy, identity, secrets, knowledge, timelines, objects; the timeline writer."""
+    # Migrations are the only way the schema is made; a fresh database is brought to
+    # the latest revision, an up-to-date one is left alone.
+    await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
+    redis = None
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        stack.push_async_callback(redis.aclose)
+    engine = create_engine(settings.resolved_database_url)
+    stack.push_async_callback(engine.dispose)
+    announce = None
+    if redis is not None:
+        # Media processes drop a tenant's cached agent configs when told it changed.
+        async def announce(tenant_id: str) -> None:
+            await redis.publish(settings.agent_changes_channel, tenant_id)
+
+    app.state.sessions = session_factory(engine, announce)
+    app.state.knowledge = knowledge = open_store(
+        str(settings.qdrant_url) if settings.qdrant_url else None, settings.qdrant_edge_path
+    )
+    stack.callback(knowledge.close)
+    app.state.identity = await start_identity(settings, app.state.sessions)
+    app.state.secrets = open_secret_store(
+        vault_url=str(settings.vault_url) if settings.vault_url else None,
+        vault_token=settings.vault_token,
+        vault_mount=settings.vault_mount,
+        secrets_key=settings.secrets_key,
+        data_dir=settings.data_dir,
+    )
+    if settings.mongodb_url:
+        mongo: AsyncIOMotorClient = AsyncIOMotorClient(settings.mongodb_url, tz_aware=True)
+        stack.callback(mongo.close)
+        timeline_store = MongoTimelineStore(mongo[settings.mongodb_database])
+        await timeline_store.ensure_indexes()
+        app.state.timeline = timeline_store
+    else:
+        app.state.timeline = SqlTimelineStore(app.state.sessions)
+    app.state.objects = await open_object_store(
+        minio_url=str(settings.minio_url) if settings.minio_url else None,
+        access_key=settings.minio_access_key,
+        secret_key=settings.minio_secret_key,
+        bucket=settings.minio_bucket,
+        region=settings.minio_region,
+        data_dir=settings.data_dir,
+        base_url=settings.base_url,
+    )
+    app.state.port = LocalControlPlane(
+        app.state.sessions,
+        knowledge,
+        app.state.timeline,
+        app.state.objects,
+        settings.recording_retention_days,
+    )
+    await _background(
+        stack,
+        _sweep_recordings(app.state.sessions, app.state.objects, settings),
+        "recording-retention",
+    )
+    if redis is not None:
+        # Call events go media plane -> Redis stream -> this writer -> the timeline store.
+        writer = TimelineWriter(
+            redis,
+            settings.events_stream,
+            app.state.port.record_events,
+            consumer=f"{socket.gethostname()}-{os.getpid()}",
+        )
+        await writer.ensure_group()
+        await _background(stack, writer.run(), "timeline-writer")
+
+
+async def start_media_plane(
+    app: FastAPI, settings: Settings, stack: AsyncExitStack, warm: bool
+) -> None:
+    """Calls: the telephony webhooks and media streams, one pipeline per call."""
+    app.state.calls = CallRegistry()
+    if settings.plane == "media":
+        port = HttpControlPlane(
+            str(settings.control_plane_url), settings.service_token, settings.agent_cache_secs
+        )
+        stack.push_async_callback(port.aclose)
+        app.state.port = port
+    redis = None
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        stack.push_async_callback(redis.aclose)
+        app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
+        if settings.plane == "media":
+            await _background(
+                stack,
+                port.follow_changes(redis, settings.agent_changes_channel),
+                "agent-changes",
+            )
+    else:
+        app.state.event_sink = DirectEventSink(app.state.port)
+    if warm:
+        warm_models()
+
+
 def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
+    """The platform's app: both planes (the default), or one (``SWITCHBOARD_PLANE``)."""
     settings = settings or get_settings()
+    control = settings.plane in ("all", "control")
+    media = settings.plane in ("all", "media")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        # Migrations are the only way the schema is made; a fresh database is brought to
-        # the latest revision, an up-to-date one is left alone.
-        await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
-        engine = create_engine(settings.resolved_database_url)
-        knowledge = open_store(
-            str(settings.qdrant_url) if settings.qdrant_url else None, settings.qdrant_edge_path
-        )
         app.state.settings = settings
-        app.state.sessions = session_factory(engine)
-        app.state.knowledge = knowledge
-        app.state.identity = await start_identity(settings, app.state.sessions)
-        app.state.secrets = open_secret_store(
-            vault_url=str(settings.vault_url) if settings.vault_url else None,
-            vault_token=settings.vault_token,
-            vault_mount=settings.vault_mount,
-            secrets_key=settings.secrets_key,
-            data_dir=settings.data_dir,
-        )
-        mongo = None
-        if settings.mongodb_url:
-            mongo = AsyncIOMotorClient(settings.mongodb_url, tz_aware=True)
-            timeline_store = MongoTimelineStore(mongo[settings.mongodb_database])
-            await timeline_store.ensure_indexes()
-            app.state.timeline = timeline_store
-        else:
-            app.state.timeline = SqlTimelineStore(app.state.sessions)
-        app.state.objects = await open_object_store(
-            minio_url=str(settings.minio_url) if settings.minio_url else None,
-            access_key=settings.minio_access_key,
-            secret_key=settings.minio_secret_key,
-            bucket=settings.minio_bucket,
-            region=settings.minio_region,
-            data_dir=settings.data_dir,
-            base_url=settings.base_url,
-        )
-        app.state.port = LocalControlPlane(
-            app.state.sessions,
-            knowledge,
-            app.state.timeline,
-            app.state.objects,
-            settings.recording_retention_days,
-        )
-        retention = asyncio.create_task(
-            _sweep_recordings(app.state.sessions, app.state.objects, settings),
-            name="recording-retention",
-        )
-        app.state.calls = CallRegistry()
-        redis = None
-        writer = None
-        if settings.redis_url:
-            # Call events go media plane -> Redis stream -> the control plane's writer.
-            redis = Redis.from_url(settings.redis_url, decode_responses=True)
-            app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
-            timeline = TimelineWriter(
-                redis,
-                settings.events_stream,
-                app.state.port.record_events,
-                consumer=f"{socket.gethostname()}-{os.getpid()}",
-            )
-            await timeline.ensure_group()
-            writer = asyncio.create_task(timeline.run(), name="timeline-writer")
-        else:
-            app.state.event_sink = DirectEventSink(app.state.port)
-        if warm:
-            warm_models()
-        logger.info("platform.ready")
-        try:
+        async with AsyncExitStack() as stack:
+            if control:
+                await start_control_plane(app, settings, stack)
+            if media:
+                await start_media_plane(app, settings, stack, warm)
+            logger.info("platform.ready", plane=settings.plane)
             yield
-        finally:
-            retention.cancel()
-            await asyncio.gather(retention, return_exceptions=True)
-            if writer is not None:
-                writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
-            if redis is not None:
-                await redis.aclose()
-            if mongo is not None:
-                mongo.close()
-            knowledge.close()
-            await engine.dispose()
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    routers = (
-        tenants_router,
-        numbers_router,
-        knowledge_router,
-        calls_router,
-        users_router,
-        api_keys_router,
-        secrets_router,
-        plans_router,
-        twilio_router,
-        issuer_router,
-        objects_router,
-    )
+    routers = []
+    if control:
+        routers += [
+            tenants_router,
+            numbers_router,
+            knowledge_router,
+            calls_router,
+            users_router,
+            api_keys_router,
+            secrets_router,
+            plans_router,
+            issuer_router,
+            objects_router,
+            internal_router,
+        ]
+    if media:
+        routers.append(twilio_router)
     for router in routers:
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, object]:
-        return {"status": "ok", "live_calls": app.state.calls.live_count}
+        health: dict[str, object] = {"status": "ok", "plane": settings.plane}
+        if media:
+            health["live_calls"] = app.state.calls.live_count
+        return health
 
     return app

@@ -13,12 +13,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_ADMIN_PASSWORD = "admin"
+DEV_SERVICE_TOKEN = "dev-service-token"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    # Which planes this process runs: both (embedded, the default), or one of them for a
+    # split deployment. A media-only process reaches the control plane's internal API at
+    # control_plane_url with the service token, and caches each number's agent config for
+    # agent_cache_secs (dropped at once when the control plane announces a change over
+    # Redis, so the TTL only bounds staleness if an announcement is missed).
+    plane: Literal["all", "control", "media"] = "all"
+    control_plane_url: AnyHttpUrl | None = None
+    service_token: str = DEV_SERVICE_TOKEN
+    agent_cache_secs: float = Field(default=60, ge=0)
+    agent_changes_channel: str = "switchboard:agent-changes"
     # Where embedded backends keep their files (SQLite, Qdrant Edge shard, ...).
     data_dir: Path = Path(".switchboard")
     # Unset: a SQLite file under data_dir.
@@ -72,9 +83,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SWITCHBOARD_MINIO_URL needs SWITCHBOARD_MINIO_ACCESS_KEY and _SECRET_KEY"
             )
+        if self.plane == "media" and not self.control_plane_url:
+            raise ValueError("a media-only process needs SWITCHBOARD_CONTROL_PLANE_URL")
         if self.environment == "production":
             if self.admin_token == DEV_ADMIN_TOKEN:
                 raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be a real secret in production")
+            if self.service_token == DEV_SERVICE_TOKEN:
+                raise ValueError("SWITCHBOARD_SERVICE_TOKEN must be a real secret in production")
             if not self.vault_url and not self.secrets_key:
                 raise ValueError(
                     "SWITCHBOARD_SECRETS_KEY must be set in production (or use Vault: "

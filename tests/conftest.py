@@ -153,32 +153,52 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
     live.stop()
 
 
+class PlatformProcess:
+    """``switchboard up`` as its own process, as a user (or a pod) runs it."""
+
+    def __init__(self, data: Path, **settings: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
+            "SWITCHBOARD_DATA_DIR": str(data),
+            "SWITCHBOARD_PORT": str(self.port),
+            "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
+            "SWITCHBOARD_ENVIRONMENT": "test",
+        }
+        env |= {f"SWITCHBOARD_{k.upper()}": v for k, v in settings.items()}
+        data.mkdir(parents=True, exist_ok=True)
+        self.log_path = data / "platform.log"
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "switchboard.cli", "up"],
+            env=env,
+            stdout=self._log,
+            stderr=self._log,
+            cwd=data,
+        )
+        try:
+            wait_ready(self.url, self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``switchboard up``: uvicorn on a loopback port, as a user runs it."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("platform")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
-        "SWITCHBOARD_DATA_DIR": str(data),
-        "SWITCHBOARD_PORT": str(port),
-        "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
-        "SWITCHBOARD_ENVIRONMENT": "test",
-    }
-    log = (data / "platform.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "switchboard.cli", "up"], env=env, stdout=log, stderr=log, cwd=data
-    )
-    url = f"http://127.0.0.1:{port}"
+    """``switchboard up``: both planes on a loopback port, as a user runs it."""
+    process = PlatformProcess(tmp_path_factory.mktemp("platform"))
     try:
-        wait_ready(url, proc)
-        yield url
+        yield process.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        process.stop()
 
 
 def unique_number() -> str:

@@ -39,3 +39,9 @@ async def list_numbers(
     await get_tenant(session, tenant_id)
     rows, total = await service.list_numbers(session, tenant_id, paging)
     return Page[NumberOut].of(rows, total, paging)
+
+
+@router.delete("/{e164}", status_code=status.HTTP_204_NO_CONTENT)
+async def unbind_number(tenant_id: str, e164: str, session: SessionDep, _: TenantScope) -> None:
+    """Release the number: calls to it are refused from now on (calls under way go on)."""
+    await service.unbind_number(session, tenant_id, e164)

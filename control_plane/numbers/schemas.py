@@ -7,6 +7,8 @@ E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 
 
 class NumberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     e164: E164
     agent_id: str
     provider: Literal["twilio"] = "twilio"

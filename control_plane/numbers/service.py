@@ -1,7 +1,8 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control_plane.kit.errors import Conflict
+from control_plane.kit import changes
+from control_plane.kit.errors import Conflict, NotFound
 from control_plane.kit.pagination import PageParams, paginate
 from control_plane.numbers.models import PhoneNumber
 from control_plane.numbers.schemas import NumberIn
@@ -18,7 +19,20 @@ async def bind_number(session: AsyncSession, tenant_id: str, data: NumberIn) -> 
     )
     session.add(number)
     await session.flush()
+    changes.tenant_changed(session, tenant_id)
     return number
+
+
+async def unbind_number(session: AsyncSession, tenant_id: str, e164: str) -> None:
+    """Calls to the number are refused from now on (calls under way carry on)."""
+    number = await session.scalar(
+        select(PhoneNumber).where(PhoneNumber.tenant_id == tenant_id, PhoneNumber.e164 == e164)
+    )
+    if number is None:
+        raise NotFound(f"{e164} is not bound to tenant {tenant_id}")
+    await session.delete(number)
+    await session.flush()
+    changes.tenant_changed(session, tenant_id)
 
 
 async def list_numbers(

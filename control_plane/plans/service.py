@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.calls.store import TimelineStore
+from control_plane.kit import changes
 from control_plane.kit.db import new_id
 from control_plane.kit.errors import Conflict, NotFound
 from control_plane.kit.pagination import PageParams, paginate
@@ -35,6 +36,7 @@ async def set_tenant_plan(session: AsyncSession, tenant_id: str, plan_id: str | 
     if plan_id is not None and await session.get(Plan, plan_id) is None:
         raise NotFound(f"plan {plan_id} does not exist")
     tenant.plan_id = plan_id
+    changes.tenant_changed(session, tenant_id)  # whether its calls are recorded may change
 
 
 async def tenant_plan(session: AsyncSession, tenant_id: str) -> Plan | None:

@@ -17,12 +17,16 @@ ALL_TOOLS: list[ToolName] = [
 class ProviderChoice(BaseModel):
     """Which engine serves each role. "offline" is the embedded default for all three."""
 
+    model_config = ConfigDict(extra="forbid")
+
     stt: Literal["offline"] = "offline"
     llm: Literal["offline"] = "offline"
     tts: Literal["offline"] = "offline"
 
 
 class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     name: str = Field(min_length=1, max_length=200)
     persona: str = Field(default="You are a friendly, concise phone receptionist.", max_length=8000)
     greeting: str = Field(min_length=1, max_length=500)
@@ -53,6 +57,8 @@ class AgentVersionOut(BaseModel):
 
 
 class TenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     agent: AgentIn | None = None
 

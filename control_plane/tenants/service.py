@@ -1,6 +1,7 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from control_plane.kit import changes
 from control_plane.kit.db import new_id
 from control_plane.kit.errors import NotFound
 from control_plane.kit.pagination import PageParams, paginate
@@ -39,6 +40,7 @@ async def create_agent(session: AsyncSession, tenant_id: str, data: AgentIn) -> 
         AgentVersion(agent_id=agent.id, version=1, tenant_id=tenant_id, config=data.model_dump())
     )
     await session.flush()
+    changes.tenant_changed(session, tenant_id)
     return agent
 
 
@@ -56,6 +58,7 @@ async def update_agent(
         )
     )
     await session.flush()
+    changes.tenant_changed(session, tenant_id)  # media pods drop their cached config
     return agent
 
 

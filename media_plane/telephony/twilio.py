@@ -22,7 +22,7 @@ from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.workers.runner import WorkerRunner
 
 from control_plane.kit.errors import DomainError
-from media_plane.agent import AgentConfig, ControlPlanePort
+from media_plane.agent import AgentConfig, ControlPlanePort, ControlPlaneUnavailable
 from media_plane.calls import Call
 from media_plane.pipeline import SAMPLE_RATE, build_call_worker
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
@@ -34,6 +34,7 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 START_TIMEOUT_SECS = 10.0
 NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
 POLICY_VIOLATION = 1008
+UNAVAILABLE = "Sorry, we cannot take your call right now. Please try again in a few minutes."
 REFUSALS = {
     "concurrent_calls": "Sorry, all our lines are busy right now. Please call again shortly.",
     "monthly_minutes": "Sorry, we cannot take your call right now. Please try again later.",
@@ -64,6 +65,15 @@ async def voice_webhook(
 ) -> Response:
     if not E164.match(to):
         raise BadWebhook(f"'To' must be an E.164 number, got {to[:32]!r}")
+    try:
+        return await _answer(request, call_sid, to)
+    except ControlPlaneUnavailable:
+        # The caller hears an apology, not silence or a provider error tone.
+        logger.exception("twilio.control_plane_unavailable")
+        return twiml(f"<Say>{escape(UNAVAILABLE)}</Say><Hangup/>")
+
+
+async def _answer(request: Request, call_sid: str, to: str) -> Response:
     agent = await request.app.state.port.agent_for_number(to)
     if agent is None:
         # Documented behaviour: a polite spoken message, then hang up. No pipeline starts.

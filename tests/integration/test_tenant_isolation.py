@@ -45,6 +45,7 @@ def body_for(path: str) -> dict:
         "/v1/tenants/{tenant_id}/agents": {"json": agent},
         "/v1/tenants/{tenant_id}/agents/{agent_id}": {"json": agent},
         "/v1/tenants/{tenant_id}/numbers": {"json": {"e164": "+15550177777"}},
+        "/v1/tenants/{tenant_id}/numbers/{e164}": {},
         "/v1/tenants/{tenant_id}/documents": {"files": {"file": ("x.md", b"Hijacked text.")}},
         "/v1/tenants/{tenant_id}/documents/{document_id}": {},
         "/v1/tenants/{tenant_id}/secrets/{name}": {"json": {"value": "stolen"}},
@@ -94,6 +95,7 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         "call_id": "call_b",
         "key_id": key_b["id"],
         "name": "twilio",
+        "e164": b["number"],
     }
     routes = [
         (path, method.upper())
@@ -126,7 +128,8 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         keys = api.get(f"/v1/tenants/{b['id']}/api-keys", headers=AUTH).json()["items"]
         assert [(k["id"], k["revoked_at"]) for k in keys] == [(key_b["id"], None)]
         robot = {"Authorization": f"Bearer {key_b['key']}"}
-        assert api.get(f"/v1/tenants/{b['id']}/numbers", headers=robot).status_code == 200
+        numbers = api.get(f"/v1/tenants/{b['id']}/numbers", headers=robot)
+        assert [n["e164"] for n in numbers.json()["items"]] == [b["number"]]  # still bound
 
 
 def test_platform_routes_need_platform_admin(live_platform):

@@ -9,7 +9,13 @@ def test_every_api_route_requires_a_valid_token(client):
     assert len(operations) >= 16  # the walk really covers the API
     for path, method in operations:
         url = path.format(
-            tenant_id="ten_x", call_id="c", document_id="d", agent_id="a", key_id="k", name="n"
+            tenant_id="ten_x",
+            call_id="c",
+            document_id="d",
+            agent_id="a",
+            key_id="k",
+            name="n",
+            e164="+15550100",
         )
         r = client.request(method, url)
         assert r.status_code == 401, (method, path)
@@ -122,6 +128,32 @@ def test_invalid_agent_config_is_422_with_the_field(client):
         headers=AUTH,
     )
     assert r.status_code == 422
+    # A misspelt field is named, not silently dropped.
+    r = client.post(
+        "/v1/tenants",
+        json={"name": "x", "agent": {"name": "a", "greeting": "hi", "transfer_numbr": "+15550100"}},
+        headers=AUTH,
+    )
+    assert r.status_code == 422 and "transfer_numbr" in str(r.json()["detail"])
+    assert client.get("/v1/tenants", headers=AUTH).json()["total"] == 0  # nothing half-made
+
+
+def test_a_released_number_stops_reaching_the_agent(client):
+    t = make_tenant(client)
+    port = client.app.state.port
+    assert client.portal.call(port.agent_for_number, t["number"]) is not None
+    path = f"/v1/tenants/{t['id']}/numbers/{t['number']}"
+    assert client.delete(path, headers=AUTH).status_code == 204
+    assert client.portal.call(port.agent_for_number, t["number"]) is None
+    assert client.delete(path, headers=AUTH).status_code == 404
+    # Free again: another tenant can bind it.
+    other = make_tenant(client)
+    r = client.post(
+        f"/v1/tenants/{other['id']}/numbers",
+        json={"e164": t["number"], "agent_id": other["agent_id"]},
+        headers=AUTH,
+    )
+    assert r.status_code == 201, r.text
 
 
 def test_changing_an_agent_makes_a_new_version_and_keeps_the_old(client):

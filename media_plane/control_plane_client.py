@@ -1,0 +1,179 @@
+"""The media plane's port to a control plane in another process: its internal HTTP API.
+
+Resolving a called number happens on every webhook, so answers are cached per number.
+The control plane announces, after committing, every tenant whose agents, numbers or plan
+changed on a Redis channel; each media process drops that tenant's entries at once. The
+cache's TTL only bounds staleness if an announcement is missed (Redis restarting, say),
+and while the control plane is unreachable an expired entry is served rather than
+refusing callers.
+"""
+
+import asyncio
+import time
+from dataclasses import asdict
+from urllib.parse import quote
+
+import httpx
+from loguru import logger
+from redis.asyncio import Redis
+
+from knowledge.store import Hit
+from media_plane.agent import AgentConfig, CallEventRecord, ControlPlaneUnavailable
+
+MISS_TTL_SECS = 5.0  # an unknown number is asked about again soon: it may be bound any time
+
+
+class AgentCache:
+    def __init__(self, ttl_secs: float):
+        self._ttl = ttl_secs
+        self._entries: dict[str, tuple[AgentConfig | None, float]] = {}
+
+    def fresh(self, e164: str) -> tuple[bool, AgentConfig | None]:
+        entry = self._entries.get(e164)
+        if entry is None or entry[1] < time.monotonic():
+            return False, None
+        return True, entry[0]
+
+    def stale(self, e164: str) -> AgentConfig | None:
+        entry = self._entries.get(e164)
+        return entry[0] if entry else None
+
+    def put(self, e164: str, agent: AgentConfig | None) -> None:
+        ttl = self._ttl if agent is not None else min(self._ttl, MISS_TTL_SECS)
+        self._entries[e164] = (agent, time.monotonic() + ttl)
+
+    def drop_tenant(self, tenant_id: str) -> None:
+        """Forget the tenant's numbers, and every miss: one may just have been bound."""
+        self._entries = {
+            number: entry
+            for number, entry in self._entries.items()
+            if entry[0] is not None and entry[0].tenant_id != tenant_id
+        }
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class HttpControlPlane:
+    def __init__(
+        self,
+        base_url: str,
+        service_token: str,
+        cache_ttl_secs: float,
+        timeout_secs: float = 5.0,
+    ):
+        self.cache = AgentCache(cache_ttl_secs)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/internal/v1",
+            headers={"Authorization": f"Bearer {service_token}"},
+            timeout=timeout_secs,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise ControlPlaneUnavailable(f"{method} {path}: {e!r}") from e
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            raise ControlPlaneUnavailable(f"{method} {path}: HTTP {response.status_code}")
+        return response
+
+    async def agent_for_number(self, e164: str) -> AgentConfig | None:
+        hit, agent = self.cache.fresh(e164)
+        if hit:
+            return agent
+        try:
+            response = await self._request("GET", f"/numbers/{quote(e164)}/agent")
+        except ControlPlaneUnavailable:
+            stale = self.cache.stale(e164)
+            if stale is None:
+                raise
+            logger.bind(tenant_id=stale.tenant_id).warning("control_plane.serving_cached_agent")
+            return stale
+        if response.status_code == 404:
+            agent = None
+        else:
+            response.raise_for_status()
+            data = response.json()
+            agent = AgentConfig(**data | {"tools": tuple(data["tools"])})
+        self.cache.put(e164, agent)
+        return agent
+
+    async def record_events(self, events: list[CallEventRecord]) -> None:
+        response = await self._request("POST", "/events", json=[asdict(e) for e in events])
+        response.raise_for_status()
+
+    async def create_booking(
+        self, tenant_id: str, call_id: str, when: str, name: str | None
+    ) -> str:
+        response = await self._request(
+            "POST",
+            f"/tenants/{quote(tenant_id)}/bookings",
+            json={"call_id": call_id, "when": when, "name": name},
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
+    async def search_knowledge(self, tenant_id: str, query: str, k: int) -> list[Hit]:
+        response = await self._request(
+            "GET", f"/tenants/{quote(tenant_id)}/knowledge/search", params={"q": query, "k": k}
+        )
+        response.raise_for_status()
+        return [Hit(**h) for h in response.json()]
+
+    async def key_terms(self, tenant_id: str) -> frozenset[str]:
+        try:
+            response = await self._request("GET", f"/tenants/{quote(tenant_id)}/key-terms")
+            response.raise_for_status()
+        except (ControlPlaneUnavailable, httpx.HTTPStatusError):
+            # Recognition without the tenant's vocabulary is worse, not broken.
+            logger.bind(tenant_id=tenant_id).warning("control_plane.key_terms_unavailable")
+            return frozenset()
+        return frozenset(response.json())
+
+    async def admission(self, tenant_id: str, live_calls: int) -> str | None:
+        try:
+            response = await self._request(
+                "GET", f"/tenants/{quote(tenant_id)}/admission", params={"live_calls": live_calls}
+            )
+        except ControlPlaneUnavailable:
+            # Quotas are billing; a caller of a known number is not turned away because
+            # the control plane is briefly down. Logged so the gap can be accounted for.
+            logger.bind(tenant_id=tenant_id).warning("control_plane.admitted_unchecked")
+            return None
+        response.raise_for_status()
+        return response.json()["refusal"]
+
+    async def store_recording(self, tenant_id: str, call_id: str, wav: bytes) -> str:
+        response = await self._request(
+            "PUT",
+            f"/tenants/{quote(tenant_id)}/recordings/{quote(call_id)}",
+            content=wav,
+            headers={"Content-Type": "audio/wav"},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
+    async def follow_changes(self, redis: Redis, channel: str) -> None:
+        """Drop cached configs as the control plane announces changes, until cancelled."""
+        backoff = 0.5
+        while True:
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(channel)
+                    # Announcements may have been missed while unsubscribed.
+                    self.cache.clear()
+                    backoff = 0.5
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.cache.drop_tenant(str(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("control_plane.changes_unavailable", error=repr(e))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
