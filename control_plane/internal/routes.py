@@ -7,7 +7,6 @@ token; these routes belong on the cluster network, not behind the public ingress
 """
 
 import hmac
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.kit.errors import NotFound, PayloadTooLarge, Unauthorized, error_responses
 from control_plane.port import LocalControlPlane
+from knowledge.store import Hit
 from media_plane.agent import AgentConfig, CallEventRecord
 
 MAX_RECORDING_BYTES = 256 * 1024 * 1024  # 2.3 hours of stereo 8 kHz 16-bit audio
@@ -45,21 +45,6 @@ def _port(request: Request) -> LocalControlPlane:
     return request.app.state.port
 
 
-class AgentConfigOut(BaseModel):
-    tenant_id: str
-    agent_id: str
-    name: str
-    persona: str
-    greeting: str
-    language: str
-    voice: str
-    tools: list[str]
-    transfer_number: str | None
-    providers: dict[str, str]
-    version: int
-    record_calls: bool
-
-
 class CallEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -84,24 +69,18 @@ class Created(BaseModel):
     id: str
 
 
-class HitOut(BaseModel):
-    document_id: str
-    section: str
-    text: str
-    score: float
-
-
 class Admission(BaseModel):
     refusal: str | None = Field(description="None: admit the call; else why not")
 
 
-@router.get("/numbers/{e164}/agent", response_model=AgentConfigOut, responses=error_responses(404))
-async def agent_for_number(e164: str, request: Request) -> AgentConfigOut:
+# The port's own dataclasses are the wire schemas: one definition for both sides.
+@router.get("/numbers/{e164}/agent", response_model=AgentConfig, responses=error_responses(404))
+async def agent_for_number(e164: str, request: Request) -> AgentConfig:
     """The live agent config a call to this number starts with."""
-    agent: AgentConfig | None = await _port(request).agent_for_number(e164)
+    agent = await _port(request).agent_for_number(e164)
     if agent is None:
         raise NotFound(f"{e164} is not bound to any agent")
-    return AgentConfigOut(**asdict(agent) | {"tools": list(agent.tools)})
+    return agent
 
 
 @router.post("/events", status_code=204)
@@ -121,15 +100,14 @@ async def create_booking(tenant_id: str, body: BookingIn, request: Request) -> C
     return Created(id=booking_id)
 
 
-@router.get("/tenants/{tenant_id}/knowledge/search", response_model=list[HitOut])
+@router.get("/tenants/{tenant_id}/knowledge/search", response_model=list[Hit])
 async def search_knowledge(
     tenant_id: str,
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=500)],
     k: Annotated[int, Query(ge=1, le=20)] = 3,
-) -> list[HitOut]:
-    hits = await _port(request).search_knowledge(tenant_id, q, k)
-    return [HitOut(**asdict(h)) for h in hits]
+) -> list[Hit]:
+    return await _port(request).search_knowledge(tenant_id, q, k)
 
 
 @router.get("/tenants/{tenant_id}/key-terms", response_model=list[str])
