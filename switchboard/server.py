@@ -18,10 +18,12 @@ from control_plane.calls.store import MongoTimelineStore, SqlTimelineStore
 from control_plane.calls.writer import TimelineWriter
 from control_plane.identity.issuer import router as issuer_router
 from control_plane.identity.setup import start_identity
+from control_plane.internal.routes import MAX_RECORDING_BYTES
 from control_plane.internal.routes import router as internal_router
 from control_plane.kit import migrate
+from control_plane.kit.body_limit import BodySizeLimit
 from control_plane.kit.db import create_engine, session_factory
-from control_plane.kit.errors import install_error_handlers
+from control_plane.kit.errors import document_body_limit, install_error_handlers
 from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
 from control_plane.objects.routes import router as objects_router
@@ -194,6 +196,13 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    document_body_limit(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default_bytes=settings.max_request_bytes,
+        # Service-authenticated: the media plane hands over whole call recordings.
+        by_prefix={"/internal/": MAX_RECORDING_BYTES},
+    )
     routers = []
     if control:
         routers += [

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     oidc_client_id: str = "switchboard"
     # The built-in issuer's first platform-admin ("admin"), created when it has no users.
     bootstrap_admin_password: str = DEV_ADMIN_PASSWORD
+    # Every request body's ceiling (documents are limited to 5 MB on their own).
+    max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"

@@ -12,7 +12,7 @@ from control_plane.kit.pagination import Page, PageParams, page_params
 router = APIRouter(
     prefix="/v1/tenants/{tenant_id}/api-keys",
     tags=["api keys"],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 
 

@@ -15,7 +15,9 @@ from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.tenants.service import get_tenant
 
 router = APIRouter(
-    prefix="/v1/tenants/{tenant_id}", tags=["calls"], responses=error_responses(401, 403, 404, 422)
+    prefix="/v1/tenants/{tenant_id}",
+    tags=["calls"],
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 Paging = Annotated[PageParams, Depends(page_params)]
 

@@ -29,7 +29,23 @@ from control_plane.kit.db import session_scope
 
 ACCESS_TOKEN_SECS = 300  # Keycloak's default access-token lifespan
 
-router = APIRouter(prefix="/realms/{realm}", tags=["oidc (built-in issuer)"])
+
+def oauth_errors(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI entries for OAuth 2.0 error answers (RFC 6749 section 5.2)."""
+    schema = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+        "required": ["error"],
+    }
+    return {
+        code: {"description": "OAuth error", "content": {"application/json": {"schema": schema}}}
+        for code in codes
+    }
+
+
+router = APIRouter(
+    prefix="/realms/{realm}", tags=["oidc (built-in issuer)"], responses=oauth_errors(404)
+)
 
 
 def issuer_url(base_url: str, realm: str) -> str:
@@ -92,7 +108,7 @@ async def certs(request: Request, realm: str) -> JSONResponse:
     return JSONResponse({"keys": [public | {"alg": "RS256", "use": "sig", "kid": key["kid"]}]})
 
 
-@router.post("/protocol/openid-connect/token")
+@router.post("/protocol/openid-connect/token", responses=oauth_errors(400, 401))
 async def token(
     request: Request,
     realm: str,

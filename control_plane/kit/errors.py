@@ -63,6 +63,24 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
     }
 
 
+def document_body_limit(app: FastAPI) -> None:
+    """Every request body passes the size limit (kit/body_limit.py): say so on each
+    operation that takes one."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        first = app.openapi_schema is None
+        spec = build()  # FastAPI builds once and caches it
+        if first:
+            for operations in spec["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault("413", error_responses(413)[413])
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

@@ -15,7 +15,7 @@ from control_plane.tenants.service import get_tenant
 router = APIRouter(
     prefix="/v1/tenants/{tenant_id}",
     tags=["knowledge"],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 
 

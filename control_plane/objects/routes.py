@@ -8,11 +8,12 @@ import mimetypes
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from control_plane.kit.errors import error_responses
 from control_plane.objects.store import LocalObjectStore
 
 router = APIRouter(tags=["objects"])
 
-_DENIED = {"detail": "this link is invalid or has expired"}
+_DENIED = {"error": "forbidden", "detail": "this link is invalid or has expired"}
 
 
 @router.get(
@@ -20,8 +21,7 @@ _DENIED = {"detail": "this link is invalid or has expired"}
     response_class=FileResponse,
     responses={
         200: {"description": "The object's bytes.", "content": {"application/octet-stream": {}}},
-        403: {"description": "The link is invalid or has expired."},
-        404: {"description": "The object no longer exists (deleted or past retention)."},
+        **error_responses(403, 404),
     },
     summary="Download an object through a presigned link",
 )
@@ -36,6 +36,7 @@ async def presigned_download(
         return JSONResponse(_DENIED, status_code=403)
     path = store.path_for(key)
     if not path.is_file():
-        return JSONResponse({"detail": "object not found"}, status_code=404)
+        detail = "the object no longer exists (deleted, or past its retention)"
+        return JSONResponse({"error": "not_found", "detail": detail}, status_code=404)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type)

@@ -9,7 +9,7 @@ from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.plans import service
 from control_plane.plans.schemas import PlanIn, PlanOut, TenantPlanIn, UsageOut
 
-router = APIRouter(tags=["plans"], responses=error_responses(401, 403, 404, 422))
+router = APIRouter(tags=["plans"], responses=error_responses(401, 403, 404, 422, 503))
 
 
 @router.post(

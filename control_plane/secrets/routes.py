@@ -16,7 +16,7 @@ from control_plane.tenants.service import get_tenant
 router = APIRouter(
     prefix="/v1/tenants/{tenant_id}/secrets",
     tags=["secrets"],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 SecretName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 

@@ -15,7 +15,9 @@ from control_plane.tenants.schemas import (
     TenantOut,
 )
 
-router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=error_responses(401, 403, 422))
+router = APIRouter(
+    prefix="/v1/tenants", tags=["tenants"], responses=error_responses(401, 403, 422, 503)
+)
 Paging = Annotated[PageParams, Depends(page_params)]
 
 

@@ -12,7 +12,7 @@ from control_plane.users.schemas import UserIn, UserOut
 router = APIRouter(
     prefix="/v1/tenants/{tenant_id}/users",
     tags=["users"],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 
 

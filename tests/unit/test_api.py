@@ -179,3 +179,21 @@ def test_agents_of_another_tenant_cannot_be_read_or_changed(client):
     assert client.get(f"{url}/versions", headers=AUTH).status_code == 404
     own = client.get(f"/v1/tenants/{a['id']}/agents/{a['agent_id']}", headers=AUTH).json()
     assert own["version"] == 1 and own["greeting"] != "hijacked"
+
+
+def test_oversize_bodies_are_refused_before_anything_reads_them(client):
+    limit = client.app.state.settings.max_request_bytes
+    huge = b'{"name": "' + b"x" * limit + b'"}'
+    json_auth = AUTH | {"Content-Type": "application/json"}
+    r = client.post("/v1/tenants", content=huge, headers=json_auth)
+    assert r.status_code == 413 and str(limit) in r.json()["detail"]
+
+    def chunked():  # no Content-Length: counted as it arrives
+        yield b'{"name": "'
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = client.post("/v1/tenants", content=chunked(), headers=json_auth)
+    assert r.status_code == 413
+    assert client.get("/v1/tenants", headers=AUTH).json()["total"] == 0

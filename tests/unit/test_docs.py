@@ -17,3 +17,31 @@ def test_every_route_is_documented_with_its_method(client):
         if (method.upper(), path) not in rows
     ]
     assert missing == [], f"document these in {DOC.name}: {missing}"
+
+
+def test_openapi_documents_the_errors_every_operation_can_answer(client):
+    """What each kind of route can answer, from how the platform is built: the body limit
+    and validation on every body, authentication and identity outages on every bearer
+    route, tenant scope on every tenant route."""
+    missing = []
+    for path, operations in client.app.openapi()["paths"].items():
+        for method, op in operations.items():
+            expected = set()
+            if "requestBody" in op:
+                expected |= {"413", "422"}
+            if path.startswith("/v1/"):
+                expected |= {"401", "403", "422", "503"}
+            if path.startswith("/v1/tenants/{tenant_id}"):
+                expected |= {"404"}
+            if path.startswith("/internal/"):
+                expected |= {"401", "422"}
+            if path.startswith("/realms/"):
+                expected |= {"404"}
+            if path.endswith("/openid-connect/token"):
+                expected |= {"400", "401"}
+            documented = op.get("responses", {})
+            missing += [f"{method.upper()} {path}: {c}" for c in expected - documented.keys()]
+            for code, response in documented.items():
+                if code >= "400" and "application/json" not in response.get("content", {}):
+                    missing.append(f"{method.upper()} {path}: {code} has no JSON schema")
+    assert missing == []
