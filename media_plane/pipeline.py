@@ -1,7 +1,8 @@
 """One factory builds every call's pipeline from the tenant's agent config.
 
 transport.in -> STT -> user context (Silero VAD, turn logic) -> LLM/engine (tools)
-             -> TTS -> playback marks -> transport.out -> [recorder] -> assistant context
+             -> TTS -> playback marks -> transport.out -> turn latency -> [recorder]
+             -> assistant context
 
 The call stays at 8 kHz end to end: no stream resampler sits on the audio path, so audio
 is neither delayed on the way in nor released in bursts on the way out. Turn ends are
@@ -33,6 +34,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
+from media_plane.latency import TurnLatency
 from media_plane.providers.factory import make_llm, make_stt, make_tts
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
@@ -116,13 +118,18 @@ def build_call_worker(
             tts,
             PlaybackMarks(stream_sid),
             transport.output(),
+            TurnLatency(lambda **latency: call.record("turn.latency", **latency)),
             *recording,  # after the output: it hears the caller and what was actually sent
             aggregators.assistant(),
         ]
     )
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE),
+        params=PipelineParams(
+            audio_in_sample_rate=SAMPLE_RATE,
+            audio_out_sample_rate=SAMPLE_RATE,
+            enable_metrics=True,  # services' TTFB, for each turn's latency breakdown
+        ),
         enable_rtvi=False,  # no RTVI client on a phone line
         enable_turn_tracking=False,
         idle_timeout_secs=None,  # a caller on hold is not idle; hang-up ends the call

@@ -211,11 +211,15 @@ class OfflineDialogueEngine(LLMService):
         unsupported = {name: None for name in _LLM_SETTINGS}
         super().__init__(settings=LLMSettings(**unsupported), **kwargs)
 
+    def can_generate_metrics(self) -> bool:
+        return True
+
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame):
             await self.push_frame(LLMFullResponseStartFrame())
             await self.start_processing_metrics()
+            await self.start_ttfb_metrics()
             try:
                 await self._respond(frame.context)
             finally:
@@ -229,6 +233,7 @@ class OfflineDialogueEngine(LLMService):
         tools = context.tools
         names = [t.name for t in tools.standard_tools] if hasattr(tools, "standard_tools") else []
         reply = decide(messages, names)
+        await self.stop_ttfb_metrics()  # the decision is this engine's first byte
         if reply.text:
             await self.push_frame(LLMTextFrame(reply.text))
         if reply.calls:

@@ -72,6 +72,15 @@ async def test_greeting_then_answer_from_the_document_then_hang_up(platform, ten
     assert answer.latency_ms is not None and answer.agent_heard
 
     events = await wait_for_end(platform, tenant["id"], report.call_id)
+    # The platform's own account of the turn's latency, broken down, on the timeline.
+    (latency,) = [e["data"] for e in events if e["kind"] == "turn.latency"]
+    assert latency["end_of_turn_ms"] + latency["response_ms"] == pytest.approx(
+        latency["speech_end_to_audio_ms"], abs=0.2
+    )
+    assert 300 < latency["end_of_turn_ms"] < 1000 and latency["response_ms"] > 0
+    assert set(latency["ttfb_ms"]) == {"OfflineDialogueEngine", "OfflineTTSService"}, latency
+    # It agrees with what the caller measured on the wire, give or take the line.
+    assert abs(latency["speech_end_to_audio_ms"] - answer.latency_ms) < 250, (latency, answer)
     spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
     # "Mill Lane" exists only in the uploaded document.
     assert any("Mill Lane" in text for text in spoken), spoken
