@@ -30,9 +30,10 @@ class LocalControlPlane:
 
     async def agent_for_number(self, e164: str) -> AgentConfig | None:
         async with session_scope(self._sessions) as session:
-            agent = await agent_for_number(session, e164)
-            if agent is None:
+            found = await agent_for_number(session, e164)
+            if found is None:
                 return None
+            agent, telephony = found
             plan = await plans.tenant_plan(session, agent.tenant_id)
             retention = plan.recording_retention_days if plan else self._default_retention_days
             return AgentConfig(
@@ -48,6 +49,7 @@ class LocalControlPlane:
                 providers=dict(agent.providers),
                 version=agent.version,
                 record_calls=retention > 0,
+                telephony=telephony,
             )
 
     async def record_events(self, events: list[CallEventRecord]) -> None:

@@ -20,6 +20,7 @@ class AgentConfig:
     providers: dict[str, str] = field(default_factory=dict)
     version: int = 1
     record_calls: bool = False  # the tenant's plan keeps recordings (retention > 0 days)
+    telephony: str = "twilio"  # the provider the called number is bound to
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ class NumberIn(BaseModel):
 
     e164: E164
     agent_id: str
-    provider: Literal["twilio"] = "twilio"
+    # Which telephony provider delivers this number's calls; its webhooks answer only for
+    # numbers bound to it.
+    provider: Literal["twilio", "exotel"] = "twilio"
 
 
 class NumberOut(BaseModel):

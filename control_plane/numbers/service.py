@@ -42,10 +42,13 @@ async def list_numbers(
     return await paginate(session, query.order_by(PhoneNumber.e164), paging)
 
 
-async def agent_for_number(session: AsyncSession, e164: str) -> Agent | None:
-    """Platform-internal: the media plane resolves a called number to its agent."""
-    return await session.scalar(
-        select(Agent)
-        .join(PhoneNumber, PhoneNumber.agent_id == Agent.id)
-        .where(PhoneNumber.e164 == e164)
-    )
+async def agent_for_number(session: AsyncSession, e164: str) -> tuple[Agent, str] | None:
+    """Platform-internal: the agent a called number reaches, and the number's provider."""
+    row = (
+        await session.execute(
+            select(Agent, PhoneNumber.provider)
+            .join(PhoneNumber, PhoneNumber.agent_id == Agent.id)
+            .where(PhoneNumber.e164 == e164)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None

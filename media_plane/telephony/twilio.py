@@ -75,9 +75,10 @@ async def voice_webhook(
 
 async def _answer(request: Request, call_sid: str, to: str) -> Response:
     agent = await request.app.state.port.agent_for_number(to)
-    if agent is None:
+    if agent is None or agent.telephony != "twilio":
         # Documented behaviour: a polite spoken message, then hang up. No pipeline starts.
-        logger.info("twilio.unknown_number")
+        # A number bound to another provider is not Twilio's to deliver.
+        logger.info("twilio.unknown_number", bound_to=agent.telephony if agent else None)
         return twiml(f"<Say>{escape(NOT_IN_SERVICE)}</Say><Hangup/>")
 
     calls = request.app.state.calls

@@ -3,7 +3,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.conftest import make_tenant
+from tests.conftest import AUTH, make_tenant
 
 FORM = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "2" * 32, "From": "+15550100999"}
 
@@ -36,6 +36,26 @@ def test_unknown_number_is_told_politely_and_hung_up(client):
     root = ET.fromstring(r.text)
     assert "not in service" in root.find("Say").text
     assert root.find("Hangup") is not None and root.find("Connect") is None
+
+
+def test_a_number_bound_to_exotel_is_not_twilios_to_deliver(client):
+    tenant = make_tenant(client)
+    number = "+9180" + "4" * 8
+    r = client.post(
+        f"/v1/tenants/{tenant['id']}/numbers",
+        json={"e164": number, "agent_id": tenant["agent_id"], "provider": "exotel"},
+        headers=AUTH,
+    )
+    assert r.status_code == 201 and r.json()["provider"] == "exotel"
+    root = ET.fromstring(client.post("/twilio/voice", data=FORM | {"To": number}).text)
+    assert root.find("Connect") is None and "not in service" in root.find("Say").text
+    # Only the providers the platform speaks can be chosen.
+    r = client.post(
+        f"/v1/tenants/{tenant['id']}/numbers",
+        json={"e164": "+15550100123", "agent_id": tenant["agent_id"], "provider": "vonage"},
+        headers=AUTH,
+    )
+    assert r.status_code == 422 and "provider" in str(r.json()["detail"])
 
 
 @pytest.mark.parametrize("missing", ["CallSid", "AccountSid", "To", "From"])
