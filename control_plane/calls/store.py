@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_plane.calls.models import CallEvent, CallRecord
@@ -90,7 +90,12 @@ def summary_changes(event: CallEventRecord) -> dict[str, Any]:
             "started_at": _at(event.at),
         }
     if event.kind == "call.ended":
-        return {"ended_at": _at(event.at), "outcome": event.data.get("reason")}
+        secs = event.data.get("secs")
+        return {
+            "ended_at": _at(event.at),
+            "outcome": event.data.get("reason"),
+            "duration_secs": float(secs) if isinstance(secs, int | float) else None,
+        }
     return {}
 
 
@@ -166,14 +171,13 @@ class SqlTimelineStore:
 
     async def minutes_used(self, tenant_id: str, since: datetime) -> float:
         """Minutes of the tenant's ended calls that started at or after ``since``."""
-        query = select(CallRecord.started_at, CallRecord.ended_at).where(
-            CallRecord.tenant_id == tenant_id,
-            CallRecord.started_at >= since,
-            CallRecord.ended_at.is_not(None),
+        # One indexed aggregate in the database: this runs on every webhook of a tenant
+        # with a plan, so it must not grow with the month's calls in Python.
+        query = select(func.coalesce(func.sum(CallRecord.duration_secs), 0.0)).where(
+            CallRecord.tenant_id == tenant_id, CallRecord.started_at >= since
         )
         async with session_scope(self._sessions) as session:
-            rows = (await session.execute(query)).all()
-            return sum(((_utc(e) - _utc(s)).total_seconds() for s, e in rows), 0.0) / 60  # type: ignore[operator]
+            return float(await session.scalar(query) or 0.0) / 60
 
     @staticmethod
     def _summary(r: CallRecord) -> CallSummary:
@@ -271,11 +275,12 @@ class MongoTimelineStore:
         return self._summary(doc) if doc else None
 
     async def minutes_used(self, tenant_id: str, since: datetime) -> float:
-        query = {"tenant_id": tenant_id, "started_at": {"$gte": since}, "ended_at": {"$ne": None}}
-        seconds = 0.0
-        async for d in self._calls.find(query, {"started_at": 1, "ended_at": 1}):
-            seconds += (_utc(d["ended_at"]) - _utc(d["started_at"])).total_seconds()  # type: ignore[operator]
-        return seconds / 60
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"tenant_id": tenant_id, "started_at": {"$gte": since}}},
+            {"$group": {"_id": None, "secs": {"$sum": "$duration_secs"}}},
+        ]
+        result = await self._calls.aggregate(pipeline).to_list(1)
+        return float(result[0]["secs"] or 0) / 60 if result else 0.0
 
     @staticmethod
     def _summary(d: dict) -> CallSummary:

@@ -12,6 +12,7 @@
 import asyncio
 import json
 import re
+import time
 from typing import Annotated
 from xml.sax.saxutils import escape, quoteattr
 
@@ -184,6 +185,7 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     writer = asyncio.create_task(
         call.write_events(app.state.event_sink), name=f"events-{call.call_id}"
     )
+    started = time.monotonic()
     call.record(
         "call.started",
         agent_id=call.agent.agent_id,
@@ -217,7 +219,8 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
             end_reason = "transferred"
         app.state.calls.finish(call)
         await _keep_recording(call, port, log)
-        call.record("call.ended", reason=end_reason)
+        # The call's length as billed against the plan's monthly minutes.
+        call.record("call.ended", reason=end_reason, secs=round(time.monotonic() - started, 2))
         call.close_timeline()
         await writer
         log.info("call.ended", reason=end_reason)

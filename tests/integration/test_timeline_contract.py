@@ -52,14 +52,20 @@ async def store(request, tmp_path):
 
 
 def events(
-    tenant: str, call: str, start: float, *, number="+15550100200", outcome="caller_hung_up"
+    tenant: str,
+    call: str,
+    start: float,
+    *,
+    number="+15550100200",
+    outcome="caller_hung_up",
+    secs=4.0,
 ):
     kinds = [
         ("call.started", {"agent_id": "agt_1", "agent_version": 3, "to": number}),
         ("turn.user", {"text": "where can i park"}),
         ("tool.called", {"name": "search_knowledge", "arguments": {"query": "park"}}),
         ("turn.agent", {"text": "Parking is on Mill Lane.", "interrupted": False}),
-        ("call.ended", {"reason": outcome}),
+        ("call.ended", {"reason": outcome, "secs": secs}),
     ]
     return [
         CallEventRecord(uuid.uuid4().hex, tenant, call, i + 1, kind, start + i, data)
@@ -123,3 +129,16 @@ async def test_tenants_never_see_each_others_calls(store):
     assert await store.call("ten_a", "call_b") is None
     assert (await store.timeline("ten_a", "call_b", PageParams()))[1] == 0
     assert (await store.calls("ten_a", CallFilters(), PageParams()))[1] == 0
+
+
+async def test_minutes_used_sums_the_tenants_ended_calls_since_a_date(store):
+    month = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    await store.write(events("ten_a", "call_before", month - 3600, secs=600))  # last month
+    await store.write(events("ten_a", "call_1", month + 60, secs=90))
+    await store.write(events("ten_a", "call_2", month + 7200, secs=30))
+    await store.write(events("ten_b", "call_b", month + 60, secs=1200))  # another tenant
+    await store.write(events("ten_a", "call_live", month + 9000)[:2])  # not ended yet
+    since = datetime.fromtimestamp(month, UTC)
+    assert await store.minutes_used("ten_a", since) == pytest.approx(2.0)
+    assert await store.minutes_used("ten_b", since) == pytest.approx(20.0)
+    assert await store.minutes_used("ten_c", since) == 0.0

@@ -64,3 +64,26 @@ async def test_existing_agents_become_version_1_on_upgrade(database_url):
     assert row.version == 1
     assert config["greeting"] == "Hello" and config["tools"] == ["end_call"]
     assert config["providers"]["tts"] == "offline"
+
+
+async def test_calls_that_ended_before_durations_were_kept_get_theirs(database_url):
+    from sqlalchemy import text
+
+    await asyncio.to_thread(upgrade, database_url, "0007")
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'T', CURRENT_TIMESTAMP)")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO calls (call_id, tenant_id, started_at, ended_at) VALUES "
+                "('ended', 't1', '2026-11-02 10:00:00', '2026-11-02 10:02:30'), "
+                "('live', 't1', '2026-11-02 11:00:00', NULL)"
+            )
+        )
+    await asyncio.to_thread(upgrade, database_url)
+    async with engine.connect() as conn:
+        rows = dict((await conn.execute(text("SELECT call_id, duration_secs FROM calls"))).all())
+    await engine.dispose()
+    assert rows == {"ended": 150.0, "live": None}

@@ -1,4 +1,3 @@
-import asyncio
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -44,29 +43,28 @@ def test_a_tenant_out_of_monthly_minutes_is_refused(client):
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=2)
     assert ring(client, t["number"]).find("Connect") is not None
     now = time.time()
-    asyncio.run(
-        client.app.state.timeline.write(
-            [
-                CallEventRecord(
-                    uuid.uuid4().hex,
-                    t["id"],
-                    "call_x",
-                    1,
-                    "call.started",
-                    now - 180,
-                    {"to": t["number"]},
-                ),
-                CallEventRecord(
-                    uuid.uuid4().hex,
-                    t["id"],
-                    "call_x",
-                    2,
-                    "call.ended",
-                    now,
-                    {"reason": "caller_hung_up"},
-                ),
-            ]
-        )
+    client.portal.call(
+        client.app.state.timeline.write,
+        [
+            CallEventRecord(
+                uuid.uuid4().hex,
+                t["id"],
+                "call_x",
+                1,
+                "call.started",
+                now - 180,
+                {"to": t["number"]},
+            ),
+            CallEventRecord(
+                uuid.uuid4().hex,
+                t["id"],
+                "call_x",
+                2,
+                "call.ended",
+                now,
+                {"reason": "caller_hung_up", "secs": 180.0},
+            ),
+        ],
     )
     usage = client.get(f"/v1/tenants/{t['id']}/usage", headers=AUTH).json()
     assert usage["minutes_used"] == 3.0 and usage["plan"]["monthly_minutes"] == 2
