@@ -56,6 +56,10 @@ class EdgeKnowledgeStore:
         # The shard is not documented as safe for concurrent writers; searches are
         # sub-millisecond, so one lock costs nothing and removes the question.
         self._lock = threading.Lock()
+        # Every call asks for its tenant's key terms; they change only with its documents.
+        self._terms: dict[str, frozenset[str]] = {}
+        # Changes per tenant: terms worked out while a document changed are not kept.
+        self._changes: dict[str, int] = {}
         if any(path.iterdir()):
             self._shard = qe.EdgeShard.load(str(path))
         else:
@@ -100,6 +104,7 @@ class EdgeKnowledgeStore:
             if points:
                 self._shard.update(qe.UpdateOperation.upsert_points(points))
             self._shard.flush()
+            self._forget_terms(tenant_id)
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         with self._lock:
@@ -112,6 +117,11 @@ class EdgeKnowledgeStore:
                 )
             )
             self._shard.flush()
+            self._forget_terms(tenant_id)
+
+    def _forget_terms(self, tenant_id: str) -> None:
+        self._terms.pop(tenant_id, None)
+        self._changes[tenant_id] = self._changes.get(tenant_id, 0) + 1
 
     def search(self, tenant_id: str, query: str, k: int) -> list[Hit]:
         request = qe.QueryRequest(
@@ -134,7 +144,12 @@ class EdgeKnowledgeStore:
         ]
 
     def key_terms(self, tenant_id: str, max_chunks: int = 2000) -> frozenset[str]:
-        """The distinctive words of a tenant's documents (speech recognition bias)."""
+        """The distinctive words of a tenant's documents (speech recognition bias),
+        worked out once and kept until one of the tenant's documents changes."""
+        cached = self._terms.get(tenant_id)
+        if cached is not None:
+            return cached
+        generation = self._changes.get(tenant_id, 0)
         terms: set[str] = set()
         offset = None
         seen = 0
@@ -150,7 +165,11 @@ class EdgeKnowledgeStore:
             seen += len(records)
             if offset is None or not records:
                 break
-        return frozenset(terms)
+        result = frozenset(terms)
+        with self._lock:
+            if self._changes.get(tenant_id, 0) == generation:
+                self._terms[tenant_id] = result
+        return result
 
     def close(self) -> None:
         with self._lock:

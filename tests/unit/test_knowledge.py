@@ -51,6 +51,18 @@ def test_reupload_replaces_and_delete_removes_every_chunk(tmp_path):
     store.close()
 
 
+def test_key_terms_follow_the_tenants_documents(tmp_path):
+    store = EdgeKnowledgeStore(tmp_path / "edge")
+    store.upsert("t1", "d1", chunk_document("Parking is on Mill Lane."))
+    assert "mill" in store.key_terms("t1")
+    store.upsert("t1", "d2", chunk_document("Whitening takes one hour."))
+    assert {"mill", "whiten"} <= store.key_terms("t1")  # a new document is seen at once
+    store.delete_document("t1", "d1")
+    terms = store.key_terms("t1")
+    assert "whiten" in terms and "mill" not in terms  # and a deleted one is gone
+    store.close()
+
+
 def test_the_index_survives_a_restart(tmp_path):
     store = EdgeKnowledgeStore(tmp_path / "edge")
     store.upsert("t1", "d1", chunk_document("Parking is on Mill Lane."))
