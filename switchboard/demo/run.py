@@ -50,6 +50,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _save_recording(url: str, auth: dict, tenant_id: str, call_id: str, into: Path) -> Path | None:
+    """Fetch the call's recording through its presigned link, once the call has ended."""
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=url, headers=auth, timeout=30) as api:
+        while time.monotonic() < deadline:
+            r = api.get(f"/v1/tenants/{tenant_id}/calls/{call_id}/recording")
+            if r.status_code == 200:
+                path = into / f"{call_id}.wav"
+                path.write_bytes(httpx.get(r.json()["url"], timeout=30).content)
+                return path
+            time.sleep(0.2)
+    return None
+
+
 def run_demo(port: int | None = None) -> None:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -116,6 +130,11 @@ def run_demo(port: int | None = None) -> None:
                 f"\nturn latency (end of caller speech -> first agent audio): "
                 f"p50 {statistics.median(latencies):.0f} ms over {len(latencies)} turns"
             )
+        saved = report.call_id and _save_recording(
+            url, auth, tenant_id, report.call_id, Path(data_dir)
+        )
+        if saved:
+            print(f"recording (stereo: caller left, agent right): {saved}")
     finally:
         proc.terminate()
         try:
