@@ -6,13 +6,13 @@ authenticate with the service token (``SWITCHBOARD_SERVICE_TOKEN``), never with 
 token; these routes belong on the cluster network, not behind the public ingress.
 """
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.kit.crypto import same_secret
 from control_plane.kit.errors import NotFound, PayloadTooLarge, Unauthorized, error_responses
 from control_plane.port import LocalControlPlane
 from knowledge.store import Hit
@@ -29,7 +29,7 @@ async def service_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     token = request.app.state.settings.service_token
-    if credentials is None or not hmac.compare_digest(credentials.credentials, token):
+    if credentials is None or not same_secret(credentials.credentials, token):
         raise Unauthorized("the internal API needs the service token")
 
 

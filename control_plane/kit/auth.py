@@ -11,7 +11,6 @@ principal and the tenant in the path, never from a request body:
 * changing them needs tenant-admin in that tenant (a tenant-viewer gets 403).
 """
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from control_plane.api_keys import service as api_keys
 from control_plane.identity.tokens import IdentityUnavailable, InvalidToken, Principal
+from control_plane.kit.crypto import same_secret
 from control_plane.kit.db import session_scope
 from control_plane.kit.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
 
@@ -36,7 +36,7 @@ async def current_principal(
     if credentials is None:
         raise Unauthorized("a bearer token is required")
     token = credentials.credentials
-    if hmac.compare_digest(token, request.app.state.settings.admin_token):
+    if same_secret(token, request.app.state.settings.admin_token):
         return OPERATOR
     if token.startswith(api_keys.PREFIX):
         async with session_scope(request.app.state.sessions) as session:

@@ -23,6 +23,8 @@ from urllib.parse import quote, urlsplit
 from minio import Minio
 from minio.error import S3Error
 
+from control_plane.kit.crypto import same_secret
+
 # One path segment of a key: no separators, no dot-only names, nothing to escape.
 _SEGMENT = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,200}$")
 
@@ -260,7 +262,7 @@ class LocalObjectStore:
         return hmac.new(self._key, f"{key}\n{until}".encode(), hashlib.sha256).hexdigest()
 
     def verify(self, key: str, until: int, signature: str) -> bool:
-        return until >= time.time() and hmac.compare_digest(self.sign(key, until), signature)
+        return until >= time.time() and same_secret(signature, self.sign(key, until))
 
 
 def load_or_create_url_key(path: Path) -> bytes:
