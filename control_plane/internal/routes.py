@@ -51,9 +51,9 @@ class CallEventIn(BaseModel):
     event_id: str = Field(min_length=1, max_length=40)
     tenant_id: str = Field(min_length=1, max_length=40)
     call_id: str = Field(min_length=1, max_length=64)
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=2**31 - 1)
     kind: str = Field(min_length=1, max_length=40)
-    at: float
+    at: float = Field(ge=0, lt=253_402_300_800, description="Unix time (before year 10000)")
     data: dict
 
 
@@ -118,7 +118,7 @@ async def key_terms(tenant_id: str, request: Request) -> list[str]:
 
 @router.get("/tenants/{tenant_id}/admission", response_model=Admission)
 async def admission(
-    tenant_id: str, request: Request, live_calls: Annotated[int, Query(ge=0)]
+    tenant_id: str, request: Request, live_calls: Annotated[int, Query(ge=0, le=1_000_000)]
 ) -> Admission:
     return Admission(refusal=await _port(request).admission(tenant_id, live_calls))
 
