@@ -1,4 +1,4 @@
-"""Document upload: validate, chunk, index. Text and Markdown for now."""
+"""Document upload: extract the text, chunk, keep the original, index."""
 
 import hashlib
 from pathlib import PurePath
@@ -13,27 +13,20 @@ from control_plane.knowledge.models import Document
 from control_plane.objects.store import ObjectStore
 from control_plane.tenants.service import get_tenant
 from knowledge.chunking import chunk_document
+from knowledge.extract import ExtractionError, content_type, extract
 from knowledge.store import KnowledgeStore
 
 MAX_BYTES = 5 * 1024 * 1024
-SUPPORTED = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
 
 
-def _decode(filename: str, data: bytes) -> tuple[str, str]:
-    suffix = PurePath(filename).suffix.lower()
-    if suffix not in SUPPORTED:
-        raise Unprocessable(
-            f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED)}"
-        )
+def _text(filename: str, data: bytes) -> tuple[str, str]:
+    """The document's text and content type; 413/422 with the reason when there is none."""
     if len(data) > MAX_BYTES:
         raise PayloadTooLarge(f"document is {len(data)} bytes; the limit is {MAX_BYTES}")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise Unprocessable(f"document is not valid UTF-8 text: {e.reason}") from e
-    if not text.strip():
-        raise Unprocessable("document is empty")
-    return text, SUPPORTED[suffix]
+        return extract(filename, data), content_type(filename)
+    except ExtractionError as e:
+        raise Unprocessable(str(e)) from e
 
 
 def original_name(doc: Document) -> str:
@@ -50,7 +43,7 @@ async def add_document(
     data: bytes,
 ) -> Document:
     await get_tenant(session, tenant_id)
-    text, content_type = _decode(filename, data)
+    text, kind = _text(filename, data)
     chunks = chunk_document(text)
     if not chunks:
         raise Unprocessable("document has no extractable text")
@@ -58,7 +51,7 @@ async def add_document(
         id=new_id("doc"),
         tenant_id=tenant_id,
         filename=PurePath(filename).name,
-        content_type=content_type,
+        content_type=kind,
         sha256=hashlib.sha256(data).hexdigest(),
         status="ready",
         chunks=len(chunks),
@@ -68,7 +61,7 @@ async def add_document(
     # The original is kept, then indexed, after the row is staged: if either fails the
     # request fails, the row is rolled back and what was written is removed, so nothing
     # is half-written.
-    await objects.put(tenant_id, original_name(doc), data, content_type)
+    await objects.put(tenant_id, original_name(doc), data, kind)
     try:
         store.upsert(tenant_id, doc.id, chunks)
     except Exception:

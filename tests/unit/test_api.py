@@ -1,5 +1,6 @@
 import pytest
 
+from tests import formats
 from tests.conftest import AUTH, make_tenant
 
 
@@ -80,6 +81,8 @@ def test_a_number_belongs_to_one_agent_platform_wide(client):
     [
         ("empty.md", b"   \n", 422),
         ("slides.pptx", b"PK\x03\x04", 422),
+        ("scan.pdf", formats.image_only_pdf(), 422),
+        ("locked.pdf", formats.encrypted_pdf("Parking", "On Mill Lane."), 422),
         ("latin1.txt", "caf\xe9".encode("latin-1"), 422),
         ("huge.txt", b"a" * (5 * 1024 * 1024 + 1), 413),
     ],
@@ -210,3 +213,28 @@ def test_odd_bytes_in_a_token_or_link_are_refused_not_a_500(client):
     assert client.get("/internal/v1/tenants/t/key-terms", headers=odd).status_code == 401
     link = "/objects/tenants/t/recordings/c.wav?expires=9999999999&signature=caf%C3%A9"
     assert client.get(link).status_code == 403
+
+
+FORMATS = {
+    "facts.pdf": lambda: formats.pdf("Parking", "Free parking is on Mill Lane."),
+    "facts.docx": lambda: formats.docx_file("Parking", "Free parking is on Mill Lane."),
+    "facts.html": lambda: formats.html("Parking", "Free parking is on Mill Lane."),
+    "facts.csv": lambda: formats.qa_csv([("Where can I park?", "Free parking is on Mill Lane.")]),
+    "facts.md": lambda: b"# Parking\n\nFree parking is on Mill Lane.",
+    "facts.txt": lambda: b"Free parking is on Mill Lane.",
+}
+
+
+@pytest.mark.parametrize("filename", FORMATS)
+def test_every_format_uploads_ready_and_searchable(client, filename):
+    t = make_tenant(client)
+    data = FORMATS[filename]()
+    r = client.post(
+        f"/v1/tenants/{t['id']}/documents", files={"file": (filename, data)}, headers=AUTH
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "ready" and r.json()["chunks"] >= 1
+    hits = client.get(
+        f"/v1/tenants/{t['id']}/knowledge/search", params={"q": "parking"}, headers=AUTH
+    ).json()
+    assert "Mill Lane" in hits[0]["text"]
