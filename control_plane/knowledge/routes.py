@@ -2,7 +2,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile, status
 
 from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
@@ -23,16 +23,30 @@ router = APIRouter(
     "/documents",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentOut,
-    responses=error_responses(413),
+    responses={
+        200: {
+            "description": "The same content was there already (that document is returned), "
+            "or a document of this name was replaced in place (same id).",
+            "model": DocumentOut,
+        },
+        **error_responses(413),
+    },
 )
 async def upload_document(
-    tenant_id: str, file: UploadFile, request: Request, session: SessionDep, _: TenantScope
+    tenant_id: str,
+    file: UploadFile,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _: TenantScope,
 ) -> DocumentOut:
     data = await file.read(service.MAX_BYTES + 1)
     state = request.app.state
-    doc = await service.add_document(
+    doc, created = await service.add_document(
         session, state.knowledge, state.objects, tenant_id, file.filename or "", data
     )
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return DocumentOut.model_validate(doc)
 
 

@@ -12,7 +12,7 @@ from control_plane.kit.pagination import PageParams, paginate
 from control_plane.knowledge.models import Document
 from control_plane.objects.store import ObjectStore
 from control_plane.tenants.service import get_tenant
-from knowledge.chunking import chunk_document
+from knowledge.chunking import Chunk, chunk_document
 from knowledge.extract import ExtractionError, content_type, extract
 from knowledge.store import KnowledgeStore
 
@@ -41,18 +41,33 @@ async def add_document(
     tenant_id: str,
     filename: str,
     data: bytes,
-) -> Document:
+) -> tuple[Document, bool]:
+    """The tenant's document for this upload, and whether it is new.
+
+    The same content again is the document already there (nothing re-indexed); a file
+    with the name of one already there replaces it in place (same id, new content).
+    """
     await get_tenant(session, tenant_id)
     text, kind = _text(filename, data)
     chunks = chunk_document(text)
     if not chunks:
         raise Unprocessable("document has no extractable text")
+    sha256 = hashlib.sha256(data).hexdigest()
+    mine = select(Document).where(Document.tenant_id == tenant_id)
+    if same := await session.scalar(mine.where(Document.sha256 == sha256)):
+        return same, False
+    name = PurePath(filename).name
+    if previous := await session.scalar(mine.where(Document.filename == name)):
+        await _replace(store, objects, previous, data, kind, chunks)
+        previous.sha256, previous.chunks, previous.content_type = sha256, len(chunks), kind
+        await session.flush()
+        return previous, False
     doc = Document(
         id=new_id("doc"),
         tenant_id=tenant_id,
-        filename=PurePath(filename).name,
+        filename=name,
         content_type=kind,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         status="ready",
         chunks=len(chunks),
     )
@@ -68,7 +83,30 @@ async def add_document(
         store.delete_document(tenant_id, doc.id)
         await objects.delete(tenant_id, original_name(doc))
         raise
-    return doc
+    return doc, True
+
+
+async def _replace(
+    store: KnowledgeStore,
+    objects: ObjectStore,
+    previous: Document,
+    data: bytes,
+    kind: str,
+    chunks: list[Chunk],
+) -> None:
+    """New chunks, then the new original. If either fails, the previous version is
+    indexed again from its original (still stored), so the document stays whole."""
+    try:
+        store.upsert(previous.tenant_id, previous.id, chunks)
+        await objects.put(previous.tenant_id, original_name(previous), data, kind)
+    except Exception:
+        old = await objects.get(previous.tenant_id, original_name(previous))
+        store.upsert(
+            previous.tenant_id,
+            previous.id,
+            chunk_document(extract(previous.filename, old)),
+        )
+        raise
 
 
 async def list_documents(

@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 
 from tests import formats
@@ -238,3 +240,80 @@ def test_every_format_uploads_ready_and_searchable(client, filename):
         f"/v1/tenants/{t['id']}/knowledge/search", params={"q": "parking"}, headers=AUTH
     ).json()
     assert "Mill Lane" in hits[0]["text"]
+
+
+def upload(client, tenant_id: str, filename: str, data: bytes):
+    return client.post(
+        f"/v1/tenants/{tenant_id}/documents", files={"file": (filename, data)}, headers=AUTH
+    )
+
+
+def search(client, tenant_id: str, q: str) -> list[str]:
+    r = client.get(f"/v1/tenants/{tenant_id}/knowledge/search", params={"q": q}, headers=AUTH)
+    return [h["text"] for h in r.json()]
+
+
+def test_the_same_content_twice_is_one_document(client):
+    t = make_tenant(client)
+    first = upload(client, t["id"], "parking.md", b"Parking is on Mill Lane.")
+    again = upload(client, t["id"], "copy-of-parking.md", b"Parking is on Mill Lane.")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["total"] == 1
+    assert search(client, t["id"], "parking") == ["Parking is on Mill Lane."]  # not twice
+
+
+def test_uploading_a_name_again_replaces_that_document(client):
+    t = make_tenant(client)
+    first = upload(client, t["id"], "parking.md", b"Parking is on Mill Lane.")
+    second = upload(client, t["id"], "parking.md", b"Parking has moved to Station Road.")
+    assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
+    assert second.json()["sha256"] != first.json()["sha256"]
+    assert search(client, t["id"], "parking") == ["Parking has moved to Station Road."]
+    link = client.get(
+        f"/v1/tenants/{t['id']}/documents/{first.json()['id']}/original", headers=AUTH
+    ).json()["url"]
+    served = client.get(link.removeprefix(client.app.state.settings.base_url))
+    assert served.content == b"Parking has moved to Station Road."
+
+
+def test_a_replacement_that_fails_to_index_leaves_the_previous_version_whole(client):
+    from control_plane.kit.db import session_scope
+    from control_plane.knowledge import service
+
+    t = make_tenant(client)
+    upload(client, t["id"], "parking.md", b"Parking is on Mill Lane.")
+    state = client.app.state
+
+    class IndexFailsOnce:
+        """The real store, whose next upsert fails part-way (after clearing the old)."""
+
+        def __init__(self, store):
+            self.store, self.failed = store, False
+
+        def upsert(self, tenant_id, document_id, chunks):
+            if not self.failed:
+                self.failed = True
+                self.store.delete_document(tenant_id, document_id)
+                raise RuntimeError("index unavailable")
+            self.store.upsert(tenant_id, document_id, chunks)
+
+        def __getattr__(self, name):
+            return getattr(self.store, name)
+
+    async def replace() -> None:
+        async with session_scope(state.sessions) as session:
+            await service.add_document(
+                session,
+                IndexFailsOnce(state.knowledge),
+                state.objects,
+                t["id"],
+                "parking.md",
+                b"Parking has moved to Station Road.",
+            )
+
+    with pytest.raises(RuntimeError, match="index unavailable"):
+        client.portal.call(replace)
+    assert search(client, t["id"], "parking") == ["Parking is on Mill Lane."]
+    (doc,) = client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["items"]
+    assert doc["sha256"] == hashlib.sha256(b"Parking is on Mill Lane.").hexdigest()
