@@ -24,6 +24,8 @@ from control_plane.kit import migrate
 from control_plane.kit.body_limit import BodySizeLimit
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.errors import document_body_limit, install_error_handlers
+from control_plane.knowledge.ingest import IngestWorker, LocalIngestQueue, RedisIngestQueue
+from control_plane.knowledge.routes import dead_letters_router
 from control_plane.knowledge.routes import router as knowledge_router
 from control_plane.numbers.routes import router as numbers_router
 from control_plane.objects.routes import router as objects_router
@@ -136,6 +138,11 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
         _sweep_recordings(app.state.sessions, app.state.objects, settings),
         "recording-retention",
     )
+    app.state.ingest = (
+        RedisIngestQueue(redis, settings.knowledge_jobs) if redis else LocalIngestQueue()
+    )
+    worker = IngestWorker(app.state.ingest, app.state.sessions, knowledge, app.state.objects)
+    await _background(stack, worker.run(), "knowledge-ingest")
     if redis is not None:
         # Call events go media plane -> Redis stream -> this writer -> the timeline store.
         writer = TimelineWriter(
@@ -209,6 +216,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             tenants_router,
             numbers_router,
             knowledge_router,
+            dead_letters_router,
             calls_router,
             users_router,
             api_keys_router,

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     recording_retention_days: int = Field(default=30, ge=0)
     recording_link_secs: int = Field(default=3600, ge=1, le=7 * 24 * 3600)  # S3's bounds
     retention_sweep_secs: float = Field(default=3600, gt=0)
+    # Documents larger than this are indexed by the background worker (upload answers 202
+    # at once); smaller ones in the upload request. Jobs: a Redis list under this key
+    # when redis_url is set, else an in-memory queue.
+    knowledge_inline_bytes: int = Field(default=256 * 1024, ge=0)
+    knowledge_jobs: str = "switchboard:knowledge:jobs"
     # Unset: Qdrant Edge, in-process, under data_dir.
     qdrant_url: AnyHttpUrl | None = None
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 async engine and session handling."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -82,5 +82,17 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         except BaseException:
             await session.rollback()
             changes.forget_pending(session)
+            session.info.pop(_AFTER_COMMIT, None)
             raise
         await changes.announce_committed(session)
+        for action in session.info.pop(_AFTER_COMMIT, []):
+            await action()
+
+
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` once the session has committed (never if it rolls back): for what
+    others must only see once the data they will read is there."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)

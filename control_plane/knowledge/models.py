@@ -1,3 +1,5 @@
+from pathlib import PurePath
+
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,3 +17,8 @@ class Document(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(20))
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @property
+    def original_name(self) -> str:
+        """Where the uploaded file itself is kept, under the tenant's prefix."""
+        return f"documents/{self.id}{PurePath(self.filename).suffix.lower()}"

@@ -3,12 +3,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel
 
-from control_plane.kit.auth import TenantScope
+from control_plane.kit.auth import PlatformAdmin, TenantScope
+from control_plane.kit.db import after_commit
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import NotFound, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.knowledge import service
+from control_plane.knowledge.ingest import Job
 from control_plane.knowledge.schemas import DocumentOut, HitOut, OriginalOut
 from control_plane.tenants.service import get_tenant
 
@@ -29,6 +32,11 @@ router = APIRouter(
             "or a document of this name was replaced in place (same id).",
             "model": DocumentOut,
         },
+        202: {
+            "description": "A large document, stored and queued: its status goes from "
+            "queued through processing to ready, or to failed with the reason.",
+            "model": DocumentOut,
+        },
         **error_responses(413),
     },
 )
@@ -43,9 +51,18 @@ async def upload_document(
     data = await file.read(service.MAX_BYTES + 1)
     state = request.app.state
     doc, created = await service.add_document(
-        session, state.knowledge, state.objects, tenant_id, file.filename or "", data
+        session,
+        state.knowledge,
+        state.objects,
+        tenant_id,
+        file.filename or "",
+        data,
+        queue=state.ingest,
+        inline_bytes=state.settings.knowledge_inline_bytes,
     )
-    if not created:
+    if doc.status == "queued":
+        response.status_code = status.HTTP_202_ACCEPTED
+    elif not created:
         response.status_code = status.HTTP_200_OK
     return DocumentOut.model_validate(doc)
 
@@ -78,10 +95,10 @@ async def document_original(
     doc = await service.get_document(session, tenant_id, document_id)
     lifetime = timedelta(seconds=request.app.state.settings.recording_link_secs)
     objects = request.app.state.objects
-    info = await objects.stat(tenant_id, service.original_name(doc))
+    info = await objects.stat(tenant_id, doc.original_name)
     if info is None:
         raise NotFound(f"the original of document {document_id} is no longer stored")
-    url = await objects.presigned_url(tenant_id, service.original_name(doc), lifetime)
+    url = await objects.presigned_url(tenant_id, doc.original_name, lifetime)
     return OriginalOut(
         document_id=doc.id,
         filename=doc.filename,
@@ -103,3 +120,48 @@ async def search(
     await get_tenant(session, tenant_id)
     hits = request.app.state.knowledge.search(tenant_id, q, k)
     return [HitOut(**asdict(h)) for h in hits]
+
+
+dead_letters_router = APIRouter(
+    prefix="/v1/knowledge/dead-letters",
+    tags=["knowledge"],
+    responses=error_responses(401, 403, 422, 503),
+)
+
+
+class DeadLetterOut(BaseModel):
+    tenant_id: str
+    document_id: str
+    attempts: int
+    reason: str
+    at: datetime
+
+
+@dead_letters_router.get("", response_model=list[DeadLetterOut])
+async def list_dead_letters(request: Request, _: PlatformAdmin) -> list[DeadLetterOut]:
+    """Documents whose indexing failed on every attempt, oldest first."""
+    letters = await request.app.state.ingest.dead_letters()
+    return [
+        DeadLetterOut(**asdict(letter) | {"at": datetime.fromtimestamp(letter.at, UTC)})
+        for letter in letters
+    ]
+
+
+@dead_letters_router.post(
+    "/{document_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+    responses=error_responses(404),
+)
+async def replay_dead_letter(
+    document_id: str, request: Request, session: SessionDep, _: PlatformAdmin
+) -> DocumentOut:
+    """Queue the document again, from its first attempt."""
+    letter = await request.app.state.ingest.revive(document_id)
+    if letter is None:
+        raise NotFound(f"document {document_id} has no dead letter")
+    doc = await service.get_document(session, letter.tenant_id, document_id)
+    doc.status, doc.error = "queued", None
+    queue = request.app.state.ingest
+    after_commit(session, lambda: queue.push(Job(letter.tenant_id, document_id)))
+    return DocumentOut.model_validate(doc)

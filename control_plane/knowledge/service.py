@@ -6,9 +6,10 @@ from pathlib import PurePath
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control_plane.kit.db import new_id
+from control_plane.kit.db import after_commit, new_id
 from control_plane.kit.errors import NotFound, PayloadTooLarge, Unprocessable
 from control_plane.kit.pagination import PageParams, paginate
+from control_plane.knowledge.ingest import IngestQueue, Job
 from control_plane.knowledge.models import Document
 from control_plane.objects.store import ObjectStore
 from control_plane.tenants.service import get_tenant
@@ -20,18 +21,11 @@ MAX_BYTES = 5 * 1024 * 1024
 
 
 def _text(filename: str, data: bytes) -> tuple[str, str]:
-    """The document's text and content type; 413/422 with the reason when there is none."""
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(f"document is {len(data)} bytes; the limit is {MAX_BYTES}")
+    """The document's text and content type; 422 with the reason when there is none."""
     try:
         return extract(filename, data), content_type(filename)
     except ExtractionError as e:
         raise Unprocessable(str(e)) from e
-
-
-def original_name(doc: Document) -> str:
-    """Where the uploaded file itself is kept, under the tenant's prefix."""
-    return f"documents/{doc.id}{PurePath(doc.filename).suffix.lower()}"
 
 
 async def add_document(
@@ -41,22 +35,29 @@ async def add_document(
     tenant_id: str,
     filename: str,
     data: bytes,
+    queue: IngestQueue | None = None,
+    inline_bytes: int = 0,
 ) -> tuple[Document, bool]:
     """The tenant's document for this upload, and whether it is new.
 
     The same content again is the document already there (nothing re-indexed); a file
-    with the name of one already there replaces it in place (same id, new content).
+    with the name of one already there replaces it in place (same id, new content). A
+    file larger than ``inline_bytes`` is stored and queued for the background worker.
     """
     await get_tenant(session, tenant_id)
-    text, kind = _text(filename, data)
-    chunks = chunk_document(text)
-    if not chunks:
-        raise Unprocessable("document has no extractable text")
+    if len(data) > MAX_BYTES:
+        raise PayloadTooLarge(f"document is {len(data)} bytes; the limit is {MAX_BYTES}")
     sha256 = hashlib.sha256(data).hexdigest()
     mine = select(Document).where(Document.tenant_id == tenant_id)
     if same := await session.scalar(mine.where(Document.sha256 == sha256)):
         return same, False
     name = PurePath(filename).name
+    if queue is not None and len(data) > inline_bytes:
+        return await _enqueue(session, objects, queue, tenant_id, name, data, sha256)
+    text, kind = _text(filename, data)
+    chunks = chunk_document(text)
+    if not chunks:
+        raise Unprocessable("document has no extractable text")
     if previous := await session.scalar(mine.where(Document.filename == name)):
         await _replace(store, objects, previous, data, kind, chunks)
         previous.sha256, previous.chunks, previous.content_type = sha256, len(chunks), kind
@@ -76,14 +77,48 @@ async def add_document(
     # The original is kept, then indexed, after the row is staged: if either fails the
     # request fails, the row is rolled back and what was written is removed, so nothing
     # is half-written.
-    await objects.put(tenant_id, original_name(doc), data, kind)
+    await objects.put(tenant_id, doc.original_name, data, kind)
     try:
         store.upsert(tenant_id, doc.id, chunks)
     except Exception:
         store.delete_document(tenant_id, doc.id)
-        await objects.delete(tenant_id, original_name(doc))
+        await objects.delete(tenant_id, doc.original_name)
         raise
     return doc, True
+
+
+async def _enqueue(
+    session: AsyncSession,
+    objects: ObjectStore,
+    queue: IngestQueue,
+    tenant_id: str,
+    name: str,
+    data: bytes,
+    sha256: str,
+) -> tuple[Document, bool]:
+    """Keep the original, mark the document queued, and hand it to the worker once that
+    is committed (a worker reading it sooner would not find it)."""
+    try:
+        kind = content_type(name)
+    except ExtractionError as e:
+        raise Unprocessable(str(e)) from e
+    previous = await session.scalar(
+        select(Document).where(Document.tenant_id == tenant_id, Document.filename == name)
+    )
+    doc = previous or Document(id=new_id("doc"), tenant_id=tenant_id, filename=name)
+    doc.content_type, doc.sha256, doc.status, doc.chunks, doc.error = (
+        kind,
+        sha256,
+        "queued",
+        0,
+        None,
+    )
+    if previous is None:
+        session.add(doc)
+    await session.flush()
+    await objects.put(tenant_id, doc.original_name, data, kind)
+    after_commit(session, lambda: queue.push(Job(tenant_id, doc.id)))
+    return doc, previous is None
 
 
 async def _replace(
@@ -98,9 +133,9 @@ async def _replace(
     indexed again from its original (still stored), so the document stays whole."""
     try:
         store.upsert(previous.tenant_id, previous.id, chunks)
-        await objects.put(previous.tenant_id, original_name(previous), data, kind)
+        await objects.put(previous.tenant_id, previous.original_name, data, kind)
     except Exception:
-        old = await objects.get(previous.tenant_id, original_name(previous))
+        old = await objects.get(previous.tenant_id, previous.original_name)
         store.upsert(
             previous.tenant_id,
             previous.id,
@@ -137,4 +172,4 @@ async def delete_document(
     await session.delete(doc)
     await session.flush()
     store.delete_document(tenant_id, document_id)
-    await objects.delete(tenant_id, original_name(doc))
+    await objects.delete(tenant_id, doc.original_name)

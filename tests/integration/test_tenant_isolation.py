@@ -139,6 +139,12 @@ def test_platform_routes_need_platform_admin(live_platform):
         admin_a = login(url, *add_user(api, a["id"], "tenant-admin"))
         r = api.post("/v1/tenants", json={"name": "Mine now"}, headers=admin_a)
         assert r.status_code == 403
+        # The dead-letter list spans tenants: platform-admins only.
+        assert api.get("/v1/knowledge/dead-letters", headers=admin_a).status_code == 403
+        replay = api.post("/v1/knowledge/dead-letters/doc_x/replay", headers=admin_a)
+        assert replay.status_code == 403
+        plan = {"name": "mine", "max_concurrent_calls": 1, "monthly_minutes": 1}
+        assert api.post("/v1/plans", json=plan, headers=admin_a).status_code == 403
         listed = api.get("/v1/tenants", headers=admin_a).json()
         assert [t["id"] for t in listed["items"]] == [a["id"]] and listed["total"] == 1
         everyone = api.get("/v1/tenants", headers=login(url, "admin", "admin")).json()

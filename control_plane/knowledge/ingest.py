@@ -1,0 +1,232 @@
+"""Large documents are indexed in the background: a queue of jobs and one worker.
+
+The upload stores the original and a ``queued`` row, pushes a job and returns at once. The
+worker moves the document through ``processing`` to ``ready``, or to ``failed`` with the
+reason. A document that cannot be read fails at once (retrying will not help); any other
+failure is retried with backoff, and after the last attempt the job goes to the dead-letter
+list, where an admin can inspect it and replay it.
+
+With Redis the jobs live in lists (``<jobs>``, ``<jobs>:processing``, ``<jobs>:dead``): a
+job is moved atomically to processing while it runs, so a worker that dies mid-job leaves it
+there, and the next worker to start puts it back in the queue. Without Redis (one process)
+the same queue lives in memory.
+"""
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Protocol
+
+from loguru import logger
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from control_plane.kit.db import session_scope
+from control_plane.knowledge.models import Document
+from control_plane.objects.store import ObjectStore
+from knowledge.chunking import chunk_document
+from knowledge.extract import ExtractionError, extract
+from knowledge.store import KnowledgeStore
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    tenant_id: str
+    document_id: str
+    attempt: int = 1
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @staticmethod
+    def decode(raw: str) -> "Job":
+        return Job(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    tenant_id: str
+    document_id: str
+    attempts: int
+    reason: str
+    at: float
+
+
+class IngestQueue(Protocol):
+    async def push(self, job: Job) -> None: ...
+
+    async def take(self) -> Job | None:
+        """The next job (None if none came within a second); it is now in progress."""
+        ...
+
+    async def done(self, job: Job) -> None: ...
+
+    async def bury(self, job: Job, reason: str) -> None:
+        """Out of progress, onto the dead-letter list."""
+        ...
+
+    async def dead_letters(self) -> list[DeadLetter]: ...
+
+    async def revive(self, document_id: str) -> DeadLetter | None:
+        """Take the document's dead letter off the list (None if it has none)."""
+        ...
+
+    async def recover(self) -> None:
+        """Put back in the queue what a worker was doing when it stopped."""
+        ...
+
+
+class RedisIngestQueue:
+    """Needs a client created with ``decode_responses=True``."""
+
+    def __init__(self, redis: Redis, key: str):
+        self._redis = redis
+        self._jobs, self._processing, self._dead = key, f"{key}:processing", f"{key}:dead"
+
+    async def push(self, job: Job) -> None:
+        await self._redis.lpush(self._jobs, job.encode())
+
+    async def take(self) -> Job | None:
+        raw = await self._redis.blmove(self._jobs, self._processing, 1, "RIGHT", "LEFT")
+        return Job.decode(str(raw)) if raw else None
+
+    async def done(self, job: Job) -> None:
+        await self._redis.lrem(self._processing, 1, job.encode())
+
+    async def bury(self, job: Job, reason: str) -> None:
+        letter = DeadLetter(job.tenant_id, job.document_id, job.attempt, reason, time.time())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(self._processing, 1, job.encode())
+            pipe.rpush(self._dead, json.dumps(asdict(letter)))
+            await pipe.execute()
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return [
+            DeadLetter(**json.loads(raw)) for raw in await self._redis.lrange(self._dead, 0, -1)
+        ]
+
+    async def revive(self, document_id: str) -> DeadLetter | None:
+        for raw in await self._redis.lrange(self._dead, 0, -1):
+            letter = DeadLetter(**json.loads(raw))
+            if letter.document_id == document_id and await self._redis.lrem(
+                self._dead, 1, str(raw)
+            ):
+                return letter
+        return None
+
+    async def recover(self) -> None:
+        while await self._redis.lmove(self._processing, self._jobs, "RIGHT", "RIGHT"):
+            pass
+
+
+class LocalIngestQueue:
+    def __init__(self) -> None:
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self._dead: list[DeadLetter] = []
+
+    async def push(self, job: Job) -> None:
+        self._jobs.put_nowait(job)
+
+    async def take(self) -> Job | None:
+        try:
+            return await asyncio.wait_for(self._jobs.get(), 1)
+        except TimeoutError:
+            return None
+
+    async def done(self, job: Job) -> None:
+        pass
+
+    async def bury(self, job: Job, reason: str) -> None:
+        self._dead.append(
+            DeadLetter(job.tenant_id, job.document_id, job.attempt, reason, time.time())
+        )
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return list(self._dead)
+
+    async def revive(self, document_id: str) -> DeadLetter | None:
+        for letter in self._dead:
+            if letter.document_id == document_id:
+                self._dead.remove(letter)
+                return letter
+        return None
+
+    async def recover(self) -> None:
+        pass
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        queue: IngestQueue,
+        sessions: async_sessionmaker[AsyncSession],
+        knowledge: KnowledgeStore,
+        objects: ObjectStore,
+        backoff_secs: float = 0.5,
+    ):
+        self._queue = queue
+        self._sessions = sessions
+        self._knowledge = knowledge
+        self._objects = objects
+        self._backoff = backoff_secs
+
+    async def run(self) -> None:
+        await self._queue.recover()
+        while True:
+            job = await self._queue.take()
+            if job is not None:
+                await self.process(job)
+
+    async def process(self, job: Job) -> None:
+        log = logger.bind(tenant_id=job.tenant_id, document_id=job.document_id)
+        doc = await self._set(job, status="processing", error=None)
+        if doc is None:  # deleted while it waited
+            await self._queue.done(job)
+            return
+        try:
+            data = await self._objects.get(job.tenant_id, doc.original_name)
+            chunks = chunk_document(extract(doc.filename, data))
+            if not chunks:
+                raise ExtractionError("document has no extractable text")
+            self._knowledge.upsert(job.tenant_id, job.document_id, chunks)
+        except ExtractionError as e:
+            # The file itself is the problem: a retry would fail the same way.
+            await self._set(job, status="failed", error=str(e))
+            await self._queue.done(job)
+            log.info("knowledge.failed", reason=str(e))
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            if job.attempt < MAX_ATTEMPTS:
+                log.warning("knowledge.retry", attempt=job.attempt, reason=reason)
+                await self._set(job, status="queued", error=f"retrying after: {reason}")
+                await asyncio.sleep(self._backoff * 2 ** (job.attempt - 1))
+                await self._queue.push(replace(job, attempt=job.attempt + 1))
+                await self._queue.done(job)
+            else:
+                log.error("knowledge.dead_letter", attempts=job.attempt, reason=reason)
+                await self._set(
+                    job,
+                    status="failed",
+                    error=f"could not be indexed after {job.attempt} attempts: {reason}",
+                )
+                await self._queue.bury(job, reason)
+        else:
+            await self._set(job, status="ready", error=None, chunks=len(chunks))
+            await self._queue.done(job)
+            log.info("knowledge.ready", chunks=len(chunks))
+
+    async def _set(self, job: Job, **values: object) -> Document | None:
+        async with session_scope(self._sessions) as session:
+            doc = await session.scalar(
+                select(Document).where(
+                    Document.tenant_id == job.tenant_id, Document.id == job.document_id
+                )
+            )
+            if doc is not None:
+                for name, value in values.items():
+                    setattr(doc, name, value)
+            return doc

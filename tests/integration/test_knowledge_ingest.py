@@ -1,0 +1,148 @@
+"""Large documents through the background worker, its jobs in a real Redis: statuses,
+retries, the dead-letter list and replay, and recovery of a job a dead worker left."""
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+
+from control_plane.knowledge.ingest import MAX_ATTEMPTS, Job, RedisIngestQueue
+from switchboard.server import create_app
+from switchboard.settings import Settings
+from tests import formats
+from tests.conftest import AUTH, TOKEN, make_tenant
+
+LARGE = b"# Parking\n\nFree parking for patients is on Mill Lane.\n\n" + b"Filler text. " * 40
+
+
+@pytest.fixture
+def jobs_key() -> str:
+    return f"test:knowledge:{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def client(tmp_path, redis_url, jobs_key) -> Iterator[TestClient]:
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        data_dir=tmp_path / "data",
+        admin_token=TOKEN,
+        redis_url=redis_url,
+        knowledge_jobs=jobs_key,
+        knowledge_inline_bytes=100,  # every test document here goes to the worker
+    )
+    with TestClient(create_app(settings, warm=False)) as c:
+        yield c
+    Redis.from_url(redis_url).delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
+
+
+def upload(client, tenant_id: str, filename: str, data: bytes) -> dict:
+    r = client.post(
+        f"/v1/tenants/{tenant_id}/documents", files={"file": (filename, data)}, headers=AUTH
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "queued"
+    return r.json()
+
+
+def settled(client, tenant_id: str, document_id: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        docs = client.get(f"/v1/tenants/{tenant_id}/documents", headers=AUTH).json()["items"]
+        doc = next(d for d in docs if d["id"] == document_id)
+        if doc["status"] in ("ready", "failed"):
+            return doc
+        time.sleep(0.05)
+    raise AssertionError(f"document {document_id} never settled: {doc}")
+
+
+def found(client, tenant_id: str) -> list[str]:
+    r = client.get(
+        f"/v1/tenants/{tenant_id}/knowledge/search", params={"q": "parking"}, headers=AUTH
+    )
+    return [h["text"] for h in r.json()]
+
+
+class Failing:
+    """Make the index fail its next ``times`` writes, as an outage would."""
+
+    def __init__(self, monkeypatch, store, times: int):
+        self.left = times
+        real = store.upsert
+
+        def upsert(*args, **kwargs):
+            if self.left > 0:
+                self.left -= 1
+                raise ConnectionError("index unavailable")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(store, "upsert", upsert)
+
+
+def test_a_large_document_is_indexed_in_the_background(client):
+    t = make_tenant(client)
+    doc = upload(client, t["id"], "parking.md", LARGE)
+    ready = settled(client, t["id"], doc["id"])
+    assert ready["status"] == "ready" and ready["chunks"] >= 1 and ready["error"] is None
+    assert any("Mill Lane" in text for text in found(client, t["id"]))
+
+
+def test_an_unreadable_document_fails_with_the_reason_without_retries(client):
+    t = make_tenant(client)
+    doc = upload(client, t["id"], "scan.pdf", formats.image_only_pdf())
+    failed = settled(client, t["id"], doc["id"])
+    assert failed["status"] == "failed" and "needs OCR" in failed["error"]
+    assert client.get("/v1/knowledge/dead-letters", headers=AUTH).json() == []
+    assert found(client, t["id"]) == []
+
+
+def test_a_passing_outage_is_retried(client, monkeypatch):
+    t = make_tenant(client)
+    Failing(monkeypatch, client.app.state.knowledge, times=MAX_ATTEMPTS - 1)
+    doc = upload(client, t["id"], "parking.md", LARGE)
+    assert settled(client, t["id"], doc["id"])["status"] == "ready"
+    assert any("Mill Lane" in text for text in found(client, t["id"]))
+
+
+def test_a_lasting_outage_dead_letters_the_job_and_an_admin_replays_it(client, monkeypatch):
+    t = make_tenant(client)
+    outage = Failing(monkeypatch, client.app.state.knowledge, times=MAX_ATTEMPTS)
+    doc = upload(client, t["id"], "parking.md", LARGE)
+    failed = settled(client, t["id"], doc["id"])
+    assert failed["status"] == "failed"
+    assert f"after {MAX_ATTEMPTS} attempts" in failed["error"]
+    assert outage.left == 0 and found(client, t["id"]) == []
+
+    letters = client.get("/v1/knowledge/dead-letters", headers=AUTH).json()
+    assert [(x["document_id"], x["attempts"]) for x in letters] == [(doc["id"], MAX_ATTEMPTS)]
+    assert "index unavailable" in letters[0]["reason"]
+
+    # The index is back: replay.
+    r = client.post(f"/v1/knowledge/dead-letters/{doc['id']}/replay", headers=AUTH)
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    assert settled(client, t["id"], doc["id"])["status"] == "ready"
+    assert client.get("/v1/knowledge/dead-letters", headers=AUTH).json() == []
+    again = client.post(f"/v1/knowledge/dead-letters/{doc['id']}/replay", headers=AUTH)
+    assert again.status_code == 404
+
+
+async def test_a_job_a_dead_worker_left_is_taken_up_again(redis_url, jobs_key):
+    from redis.asyncio import Redis as AsyncRedis
+
+    redis = AsyncRedis.from_url(redis_url, decode_responses=True)
+    queue = RedisIngestQueue(redis, jobs_key)
+    try:
+        await queue.push(Job("ten_1", "doc_1"))
+        taken = await queue.take()  # ... and the worker dies here, job in progress
+        assert taken == Job("ten_1", "doc_1")
+        assert await queue.take() is None  # nothing else waits
+        await queue.recover()  # the next worker starts
+        assert await queue.take() == Job("ten_1", "doc_1")
+        await queue.done(taken)
+        assert await redis.llen(f"{jobs_key}:processing") == 0
+    finally:
+        await redis.delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
+        await redis.aclose()
