@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,40 @@ def cmd_knowledge_add(args: argparse.Namespace) -> None:
         out = _api(
             args, "POST", f"/v1/tenants/{args.tenant}/documents", files={"file": (path.name, f)}
         )
+    if out["status"] in ("queued", "processing"):
+        out = _follow_document(args, out)
+    if out["status"] == "failed":
+        raise CliError(f"{out['filename']} could not be ingested: {out['error']}")
     _emit(args, out, f"{out['id']}  {out['filename']}  {out['status']}  {out['chunks']} chunks")
+
+
+DOCUMENT_STAGES = ("queued", "processing", "ready")
+
+
+def _follow_document(args: argparse.Namespace, doc: dict) -> dict:
+    """Poll a queued document until it settles, with a bar through its states."""
+    from tqdm import tqdm
+
+    path = f"/v1/tenants/{args.tenant}/documents/{doc['id']}"
+    deadline = time.monotonic() + args.wait
+    with tqdm(
+        total=len(DOCUMENT_STAGES),
+        desc=doc["filename"],
+        bar_format="{desc}: {bar} {postfix}",
+        file=sys.stderr,
+        disable=args.json,
+    ) as bar:
+        while True:
+            stage = doc["status"]
+            if stage in DOCUMENT_STAGES:
+                bar.update(DOCUMENT_STAGES.index(stage) + 1 - bar.n)
+            bar.set_postfix_str(stage)
+            if stage in ("ready", "failed"):
+                return doc
+            if time.monotonic() > deadline:
+                raise CliError(f"{doc['filename']} is still {stage} after {args.wait:.0f} s")
+            time.sleep(0.25)
+            doc = _api(args, "GET", path)
 
 
 def _print_turn(turn: Any) -> None:
@@ -244,9 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge = sub.add_parser("knowledge", help="knowledge documents").add_subparsers(
         dest="action", required=True
     )
-    ka = knowledge.add_parser("add", parents=[common], help="upload a .txt or .md document")
+    ka = knowledge.add_parser(
+        "add",
+        parents=[common],
+        help="upload a document (PDF, DOCX, HTML, CSV, Markdown, text) and wait until it is "
+        "ready; non-zero exit with the reason if it fails",
+    )
     ka.add_argument("file")
     ka.add_argument("--tenant", required=True)
+    ka.add_argument("--wait", type=float, default=600, help="seconds to wait for ingestion")
     ka.set_defaults(func=cmd_knowledge_add)
     return p
 

@@ -78,6 +78,14 @@ async def list_documents(
     return Page[DocumentOut].of(rows, total, paging)
 
 
+@router.get("/documents/{document_id}", response_model=DocumentOut)
+async def get_document(
+    tenant_id: str, document_id: str, session: SessionDep, _: TenantScope
+) -> DocumentOut:
+    """One document: its status (queued, processing, ready, failed) and any error."""
+    return DocumentOut.model_validate(await service.get_document(session, tenant_id, document_id))
+
+
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_document(
     tenant_id: str, document_id: str, request: Request, session: SessionDep, _: TenantScope
