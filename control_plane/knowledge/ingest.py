@@ -175,11 +175,23 @@ class IngestWorker:
         self._backoff = backoff_secs
 
     async def run(self) -> None:
-        await self._queue.recover()
+        """Until cancelled; an outage of Redis or the database is waited out, not fatal."""
+        recovered = False
         while True:
-            job = await self._queue.take()
-            if job is not None:
-                await self.process(job)
+            try:
+                if not recovered:
+                    await self._queue.recover()
+                    recovered = True
+                job = await self._queue.take()
+                if job is not None:
+                    await self.process(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A job cut short stays on the processing list and is recovered on the
+                # next start; meanwhile the worker keeps serving the queue.
+                logger.exception("knowledge.worker_error")
+                await asyncio.sleep(self._backoff * 4)
 
     async def process(self, job: Job) -> None:
         log = logger.bind(tenant_id=job.tenant_id, document_id=job.document_id)

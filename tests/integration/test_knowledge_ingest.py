@@ -1,6 +1,7 @@
 """Large documents through the background worker, its jobs in a real Redis: statuses,
 retries, the dead-letter list and replay, and recovery of a job a dead worker left."""
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -146,3 +147,38 @@ async def test_a_job_a_dead_worker_left_is_taken_up_again(redis_url, jobs_key):
     finally:
         await redis.delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
         await redis.aclose()
+
+
+async def test_the_worker_waits_out_a_queue_outage():
+    from control_plane.knowledge.ingest import IngestWorker, LocalIngestQueue
+
+    class Outage(LocalIngestQueue):
+        def __init__(self):
+            super().__init__()
+            self.failures = 2
+
+        async def take(self):
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("redis is restarting")
+            return await super().take()
+
+    queue = Outage()
+    worker = IngestWorker(queue, None, None, None, backoff_secs=0.01)  # type: ignore[arg-type]
+    processed: list[Job] = []
+
+    async def process(job: Job) -> None:
+        processed.append(job)
+
+    worker.process = process  # type: ignore[method-assign]
+    await queue.push(Job("ten_1", "doc_1"))
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(200):
+            if processed:
+                break
+            await asyncio.sleep(0.01)
+        assert processed == [Job("ten_1", "doc_1")] and queue.failures == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
