@@ -7,34 +7,30 @@ Announcing after the commit, never before, means a media pod that refetches at o
 reads the new configuration, not the old one.
 """
 
-from collections.abc import Awaitable, Callable
-
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
-ANNOUNCER = "announce_tenant_change"
-_PENDING = "changed_tenants"
+from control_plane.kit.db import ANNOUNCER, after_commit
 
-Announcer = Callable[[str], Awaitable[None]]
+_PENDING = "changed_tenants"
 
 
 def tenant_changed(session: AsyncSession, tenant_id: str) -> None:
-    session.info.setdefault(_PENDING, set()).add(tenant_id)
+    pending: set[str] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = set()
+        after_commit(session, lambda: _announce(session, pending))
+    pending.add(tenant_id)
 
 
-async def announce_committed(session: AsyncSession) -> None:
-    changed: set[str] = session.info.pop(_PENDING, set())
-    announce: Announcer | None = session.info.get(ANNOUNCER)
+async def _announce(session: AsyncSession, tenants: set[str]) -> None:
+    announce = session.info.get(ANNOUNCER)
     if announce is None:
         return
-    for tenant_id in sorted(changed):
+    for tenant_id in sorted(tenants):
         try:
             await announce(tenant_id)
         except Exception:
             # The change is committed; media pods pick it up when their cache entry
             # expires instead of at once.
             logger.bind(tenant_id=tenant_id).exception("agent_changes.announce_failed")
-
-
-def forget_pending(session: AsyncSession) -> None:
-    session.info.pop(_PENDING, None)

@@ -14,8 +14,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from control_plane.kit import changes
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -61,11 +59,17 @@ def import_models() -> None:
     from control_plane.tenants import models as _tenants  # noqa: F401
 
 
+# Session info key: who is told, after a commit, which tenants' call routing changed.
+ANNOUNCER = "announce_tenant_change"
+_AFTER_COMMIT = "after_commit"
+
+
 def session_factory(
-    engine: AsyncEngine, announce: changes.Announcer | None = None
+    engine: AsyncEngine, announce: Callable[[str], Awaitable[None]] | None = None
 ) -> async_sessionmaker[AsyncSession]:
-    """``announce`` is told, after each commit, which tenants' call routing changed."""
-    info = {changes.ANNOUNCER: announce} if announce else {}
+    """``announce`` is told, after each commit, which tenants' call routing changed
+    (see kit/changes.py)."""
+    info = {ANNOUNCER: announce} if announce else {}
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
@@ -73,7 +77,8 @@ def session_factory(
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One session per request or job; the boundary commits, services never do.
 
-    A context manager, so leaving the block by ``return`` commits too.
+    A context manager, so leaving the block by ``return`` commits too. Actions registered
+    with ``after_commit`` run once the commit is done, never after a rollback.
     """
     async with factory() as session:
         try:
@@ -81,15 +86,9 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             await session.commit()
         except BaseException:
             await session.rollback()
-            changes.forget_pending(session)
-            session.info.pop(_AFTER_COMMIT, None)
             raise
-        await changes.announce_committed(session)
         for action in session.info.pop(_AFTER_COMMIT, []):
             await action()
-
-
-_AFTER_COMMIT = "after_commit"
 
 
 def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
