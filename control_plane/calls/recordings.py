@@ -1,11 +1,10 @@
-"""Call recordings in object storage: where each lives, playback links, retention by plan.
+"""Call recordings in object storage: where each lives, and retention by plan.
 
 The object store is the source of truth: a recording exists exactly as long as its object
 does, so a recording past its plan's retention is gone from the API the moment the sweep
 deletes it.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from loguru import logger
@@ -22,26 +21,6 @@ PREFIX = "recordings/"
 
 def object_name(call_id: str) -> str:
     return f"{PREFIX}{call_id}.wav"
-
-
-@dataclass(frozen=True, slots=True)
-class Recording:
-    url: str
-    expires_at: datetime
-    bytes: int
-    recorded_at: datetime
-
-
-async def playback(
-    objects: ObjectStore, tenant_id: str, call_id: str, link_lifetime: timedelta
-) -> Recording | None:
-    """A presigned playback link for the call's recording, or None if it has none."""
-    name = object_name(call_id)
-    info = await objects.stat(tenant_id, name)
-    if info is None:
-        return None
-    url = await objects.presigned_url(tenant_id, name, link_lifetime)
-    return Recording(url, datetime.now(UTC) + link_lifetime, info.size, info.modified)
 
 
 async def retention_by_tenant(session: AsyncSession, default_days: int) -> list[tuple[str, int]]:

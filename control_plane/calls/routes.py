@@ -1,4 +1,3 @@
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import NotFound, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
+from control_plane.objects.store import link
 from control_plane.tenants.service import get_tenant
 
 router = APIRouter(
@@ -128,19 +128,22 @@ async def call_recording(
     await get_tenant(session, tenant_id)
     if await _timeline(request).call(tenant_id, call_id) is None:
         raise NotFound(f"call {call_id} does not exist for tenant {tenant_id}")
-    settings = request.app.state.settings
-    found = await recordings.playback(
-        request.app.state.objects,
-        tenant_id,
-        call_id,
-        timedelta(seconds=settings.recording_link_secs),
+    lifetime = timedelta(seconds=request.app.state.settings.recording_link_secs)
+    found = await link(
+        request.app.state.objects, tenant_id, recordings.object_name(call_id), lifetime
     )
     if found is None:
         raise NotFound(
             f"call {call_id} has no recording: its tenant's plan does not record calls, "
             "or the recording is past the plan's retention"
         )
-    return RecordingOut(call_id=call_id, **asdict(found))
+    return RecordingOut(
+        call_id=call_id,
+        url=found.url,
+        expires_at=found.expires_at,
+        bytes=found.bytes,
+        recorded_at=found.stored_at,
+    )
 
 
 @router.get("/bookings", response_model=Page[BookingOut])

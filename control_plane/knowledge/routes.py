@@ -13,6 +13,7 @@ from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.knowledge import service
 from control_plane.knowledge.ingest import Job
 from control_plane.knowledge.schemas import DocumentOut, HitOut, OriginalOut
+from control_plane.objects.store import link
 from control_plane.tenants.service import get_tenant
 
 router = APIRouter(
@@ -102,17 +103,15 @@ async def document_original(
     """A short-lived link to the file as it was uploaded."""
     doc = await service.get_document(session, tenant_id, document_id)
     lifetime = timedelta(seconds=request.app.state.settings.recording_link_secs)
-    objects = request.app.state.objects
-    info = await objects.stat(tenant_id, doc.original_name)
-    if info is None:
+    found = await link(request.app.state.objects, tenant_id, doc.original_name, lifetime)
+    if found is None:
         raise NotFound(f"the original of document {document_id} is no longer stored")
-    url = await objects.presigned_url(tenant_id, doc.original_name, lifetime)
     return OriginalOut(
         document_id=doc.id,
         filename=doc.filename,
-        url=url,
-        expires_at=datetime.now(UTC) + lifetime,
-        bytes=info.size,
+        url=found.url,
+        expires_at=found.expires_at,
+        bytes=found.bytes,
     )
 
 

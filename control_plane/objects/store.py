@@ -265,6 +265,23 @@ class LocalObjectStore:
         return until >= time.time() and same_secret(signature, self.sign(key, until))
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    url: str
+    expires_at: datetime
+    bytes: int
+    stored_at: datetime
+
+
+async def link(store: ObjectStore, tenant_id: str, name: str, lifetime: timedelta) -> Link | None:
+    """A presigned link to one stored object, or None if it is not (or no longer) stored."""
+    info = await store.stat(tenant_id, name)
+    if info is None:
+        return None
+    url = await store.presigned_url(tenant_id, name, lifetime)
+    return Link(url, datetime.now(UTC) + lifetime, info.size, info.modified)
+
+
 def load_or_create_url_key(path: Path) -> bytes:
     """The local store's URL-signing key: made once, owner-only, kept across restarts so
     URLs handed out before a restart still work until they expire."""
