@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.kit.crypto import same_secret
-from control_plane.kit.errors import NotFound, PayloadTooLarge, Unauthorized, error_responses
+from control_plane.kit.errors import NotFound, Unauthorized, error_responses
 from control_plane.port import LocalControlPlane
 from knowledge.store import Hit
 from media_plane.agent import AgentConfig, CallEventRecord
@@ -131,12 +131,8 @@ async def admission(
     openapi_extra={"requestBody": {"required": True, "content": {"audio/wav": {"schema": {}}}}},
 )
 async def store_recording(tenant_id: SafeId, call_id: SafeId, request: Request) -> Created:
-    """A finished call's recording (a WAV file as the body)."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > MAX_RECORDING_BYTES:
-        raise PayloadTooLarge(f"a recording may be at most {MAX_RECORDING_BYTES} bytes")
+    """A finished call's recording (a WAV file as the body). Its size is held to
+    MAX_RECORDING_BYTES by the body-size limit, before the body is read."""
     wav = await request.body()
-    if len(wav) > MAX_RECORDING_BYTES:
-        raise PayloadTooLarge(f"a recording may be at most {MAX_RECORDING_BYTES} bytes")
     name = await _port(request).store_recording(tenant_id, call_id, wav)
     return Created(id=name)
