@@ -57,7 +57,7 @@ def extract(filename: str, data: bytes) -> str:
     if not data.strip():
         raise ExtractionError("document is empty")
     readers = {".pdf": _pdf, ".docx": _docx, ".html": _html, ".htm": _html, ".csv": _csv}
-    text = readers.get(suffix, _plain)(data)
+    text = readers.get(suffix, _decode)(data)
     if not text.strip():
         raise ExtractionError(
             "document has no extractable text"
@@ -71,10 +71,6 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ExtractionError(f"document is not valid UTF-8 text: {e.reason}") from e
-
-
-def _plain(data: bytes) -> str:
-    return _decode(data)
 
 
 def _pdf(data: bytes) -> str:

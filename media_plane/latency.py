@@ -46,15 +46,15 @@ class TurnLatency(FrameProcessor):
         await self.push_frame(frame, direction)
 
     def _observe(self, frame: Frame) -> None:
-        now = time.monotonic()
+        # Most frames are audio: they pass through every branch untouched and unclocked.
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._speech_end = self._turn_end = None  # the caller goes on: start over
             self._ttfb = {}
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             # The VAD decides speech ended after stop_secs of silence.
-            self._speech_end = now - frame.stop_secs
+            self._speech_end = time.monotonic() - frame.stop_secs
         elif isinstance(frame, UserStoppedSpeakingFrame):
-            self._turn_end = now
+            self._turn_end = time.monotonic()
         elif isinstance(frame, MetricsFrame) and self._turn_end is not None:
             for data in frame.data:
                 if isinstance(data, TTFBMetricsData) and data.value > 0:
@@ -62,6 +62,7 @@ class TurnLatency(FrameProcessor):
                     service = data.processor.split("#")[0]
                     self._ttfb[service] = round(self._ttfb.get(service, 0) + data.value * 1000, 1)
         elif isinstance(frame, BotStartedSpeakingFrame) and self._speech_end is not None:
+            now = time.monotonic()
             turn_end = self._turn_end if self._turn_end is not None else now
             self._report(
                 speech_end_to_audio_ms=round((now - self._speech_end) * 1000, 1),

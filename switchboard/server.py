@@ -79,15 +79,27 @@ async def _background(stack: AsyncExitStack, coro, name: str) -> None:
     stack.push_async_callback(stop)
 
 
+def _redis(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> Redis | None:
+    """One client per process, shared by both planes when they run together."""
+    if not settings.redis_url:
+        return None
+    if getattr(app.state, "redis", None) is None:
+        client = app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
+
+        async def close() -> None:
+            app.state.redis = None
+            await client.aclose()
+
+        stack.push_async_callback(close)
+    return app.state.redis
+
+
 async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
     """Tenancy, identity, secrets, knowledge, timelines, objects; the timeline writer."""
     # Migrations are the only way the schema is made; a fresh database is brought to
     # the latest revision, an up-to-date one is left alone.
     await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
-    redis = None
-    if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        stack.push_async_callback(redis.aclose)
+    redis = _redis(app, settings, stack)
     engine = create_engine(settings.resolved_database_url)
     stack.push_async_callback(engine.dispose)
     announce = None
@@ -166,10 +178,8 @@ async def start_media_plane(
         )
         stack.push_async_callback(port.aclose)
         app.state.port = port
-    redis = None
-    if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        stack.push_async_callback(redis.aclose)
+    redis = _redis(app, settings, stack)
+    if redis is not None:
         app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
         if settings.plane == "media":
             await _background(

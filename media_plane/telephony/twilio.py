@@ -165,7 +165,7 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
 async def _keep_recording(call: Call, port: ControlPlanePort, log) -> None:
     if call.recorder is None:
         return
-    wav = call.recorder.finish()
+    wav = await asyncio.to_thread(call.recorder.finish)  # reads back a spooled file
     if wav is None:
         return
     try:
