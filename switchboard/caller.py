@@ -223,6 +223,8 @@ class _Line:
                 elif event == "clear":
                     self.playback = deque(p for p in self.playback if isinstance(p, str))
                     self.clear_at = now
+                    # Audio before a clear was the reply being cut off, not the answer.
+                    self.first_audio_after_speech = None
                 elif event == "mark":
                     self.playback.append(message["mark"]["name"])
         except websockets.ConnectionClosed:
@@ -343,7 +345,12 @@ async def place_call(
                     line.heard.append(bytearray())
                     await _wait(lambda: line.last_speech_sent is not None, 60, line.closed)
                     if utterance.barge_in and was_playing:
-                        turns[-1].interrupted_by_caller = line.clear_at is not None
+                        # The platform must cut its reply short; on a loaded machine the
+                        # `clear` may come after the caller's last word, so wait for it.
+                        cleared = await _wait(
+                            lambda: line.clear_at is not None, REPLY_TIMEOUT_SECS, line.closed
+                        )
+                        turns[-1].interrupted_by_caller = cleared
                         if line.clear_at is not None and line.speech_started is not None:
                             turn.clear_after_ms = (line.clear_at - line.speech_started) * 1000
                     await _wait(

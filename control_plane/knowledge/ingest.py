@@ -13,6 +13,7 @@ the same queue lives in memory.
 """
 
 import asyncio
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_plane.kit.db import session_scope
 from control_plane.knowledge.models import Document
-from control_plane.objects.store import ObjectStore
+from control_plane.objects.store import ObjectNotFound, ObjectStore
 from knowledge.chunking import chunk_document
 from knowledge.extract import ExtractionError, extract
 from knowledge.store import KnowledgeStore
@@ -193,24 +194,42 @@ class IngestWorker:
                 logger.exception("knowledge.worker_error")
                 await asyncio.sleep(self._backoff * 4)
 
+    def _index(self, job: Job, filename: str, data: bytes) -> int:
+        chunks = chunk_document(extract(filename, data))
+        if not chunks:
+            raise ExtractionError("document has no extractable text")
+        self._knowledge.upsert(job.tenant_id, job.document_id, chunks)
+        return len(chunks)
+
     async def process(self, job: Job) -> None:
+        """Index the document's upload. A replacement waits under the document's pending
+        name while the previous version keeps answering; it takes the original's place
+        only once indexed, and if it cannot be, the previous version stays whole."""
         log = logger.bind(tenant_id=job.tenant_id, document_id=job.document_id)
         doc = await self._set(job, status="processing", error=None)
         if doc is None:  # deleted while it waited
             await self._queue.done(job)
             return
         try:
-            data = await self._objects.get(job.tenant_id, doc.original_name)
-            chunks = chunk_document(extract(doc.filename, data))
-            if not chunks:
-                raise ExtractionError("document has no extractable text")
-            self._knowledge.upsert(job.tenant_id, job.document_id, chunks)
+            data = await self._objects.get(job.tenant_id, doc.pending_name)
+            replacing = True
+        except ObjectNotFound:
+            data, replacing = await self._objects.get(job.tenant_id, doc.original_name), False
+        try:
+            # Parsing and embedding a large document is seconds of CPU: not on the loop.
+            chunks = await asyncio.to_thread(self._index, job, doc.filename, data)
         except ExtractionError as e:
             # The file itself is the problem: a retry would fail the same way.
-            await self._set(job, status="failed", error=str(e))
+            error = str(e)
+            if replacing:
+                await self._objects.delete(job.tenant_id, doc.pending_name)
+                error += "; the previous version is still in use"
+            await self._set(job, status="failed", error=error)
             await self._queue.done(job)
             log.info("knowledge.failed", reason=str(e))
         except Exception as e:
+            if replacing:
+                await self._restore(job, doc)
             reason = f"{type(e).__name__}: {e}"
             if job.attempt < MAX_ATTEMPTS:
                 log.warning("knowledge.retry", attempt=job.attempt, reason=reason)
@@ -220,16 +239,38 @@ class IngestWorker:
                 await self._queue.done(job)
             else:
                 log.error("knowledge.dead_letter", attempts=job.attempt, reason=reason)
+                # A replacement's upload stays pending, for a replay to finish.
                 await self._set(
                     job,
                     status="failed",
-                    error=f"could not be indexed after {job.attempt} attempts: {reason}",
+                    error=f"could not be indexed after {job.attempt} attempts: {reason}"
+                    + ("; the previous version is still in use" if replacing else ""),
                 )
                 await self._queue.bury(job, reason)
         else:
-            await self._set(job, status="ready", error=None, chunks=len(chunks))
+            if replacing:
+                await self._objects.put(job.tenant_id, doc.original_name, data, doc.content_type)
+                await self._objects.delete(job.tenant_id, doc.pending_name)
+            await self._set(
+                job,
+                status="ready",
+                error=None,
+                chunks=chunks,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
             await self._queue.done(job)
-            log.info("knowledge.ready", chunks=len(chunks))
+            log.info("knowledge.ready", chunks=chunks)
+
+    async def _restore(self, job: Job, doc: Document) -> None:
+        """Index the previous version again: a write that failed part-way may have taken
+        its chunks out. Best effort; the failure that brought us here is what is reported."""
+        try:
+            previous = await self._objects.get(job.tenant_id, doc.original_name)
+            await asyncio.to_thread(self._index, job, doc.filename, previous)
+        except Exception:
+            logger.bind(tenant_id=job.tenant_id, document_id=job.document_id).exception(
+                "knowledge.restore_failed"
+            )
 
     async def _set(self, job: Job, **values: object) -> Document | None:
         async with session_scope(self._sessions) as session:

@@ -22,3 +22,9 @@ class Document(Timestamped, Base):
     def original_name(self) -> str:
         """Where the uploaded file itself is kept, under the tenant's prefix."""
         return f"documents/{self.id}{PurePath(self.filename).suffix.lower()}"
+
+    @property
+    def pending_name(self) -> str:
+        """Where a replacement waits for the background worker; the original (and its
+        chunks) keep answering until it is indexed."""
+        return f"documents/{self.id}.pending{PurePath(self.filename).suffix.lower()}"

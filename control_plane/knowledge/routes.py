@@ -1,3 +1,4 @@
+import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -125,7 +126,7 @@ async def search(
     k: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> list[HitOut]:
     await get_tenant(session, tenant_id)
-    hits = request.app.state.knowledge.search(tenant_id, q, k)
+    hits = await asyncio.to_thread(request.app.state.knowledge.search, tenant_id, q, k)
     return [HitOut(**asdict(h)) for h in hits]
 
 

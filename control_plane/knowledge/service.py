@@ -1,5 +1,6 @@
 """Document upload: extract the text, chunk, keep the original, index."""
 
+import asyncio
 import hashlib
 from pathlib import PurePath
 
@@ -20,12 +21,15 @@ from knowledge.store import KnowledgeStore
 MAX_BYTES = 5 * 1024 * 1024
 
 
-def _text(filename: str, data: bytes) -> tuple[str, str]:
-    """The document's text and content type; 422 with the reason when there is none."""
+def _chunks(filename: str, data: bytes) -> tuple[list[Chunk], str]:
+    """The document's chunks and content type; 422 with the reason when there is no text."""
     try:
-        return extract(filename, data), content_type(filename)
+        chunks, kind = chunk_document(extract(filename, data)), content_type(filename)
     except ExtractionError as e:
         raise Unprocessable(str(e)) from e
+    if not chunks:
+        raise Unprocessable("document has no extractable text")
+    return chunks, kind
 
 
 async def add_document(
@@ -54,13 +58,15 @@ async def add_document(
     name = PurePath(filename).name
     if queue is not None and len(data) > inline_bytes:
         return await _enqueue(session, objects, queue, tenant_id, name, data, sha256)
-    text, kind = _text(filename, data)
-    chunks = chunk_document(text)
-    if not chunks:
-        raise Unprocessable("document has no extractable text")
+    # Parsing and embedding are CPU work: in a thread, off the loop that carries calls.
+    chunks, kind = await asyncio.to_thread(_chunks, filename, data)
     if previous := await session.scalar(mine.where(Document.filename == name)):
         await _replace(store, objects, previous, data, kind, chunks)
         previous.sha256, previous.chunks, previous.content_type = sha256, len(chunks), kind
+        previous.status, previous.error = "ready", None
+        # An older upload still waiting for the worker must not overwrite this newer one:
+        # without its pending file, a queued job re-indexes the original, which is this.
+        await objects.delete(tenant_id, previous.pending_name)
         await session.flush()
         return previous, False
     doc = Document(
@@ -79,9 +85,9 @@ async def add_document(
     # is half-written.
     await objects.put(tenant_id, doc.original_name, data, kind)
     try:
-        store.upsert(tenant_id, doc.id, chunks)
+        await asyncio.to_thread(store.upsert, tenant_id, doc.id, chunks)
     except Exception:
-        store.delete_document(tenant_id, doc.id)
+        await asyncio.to_thread(store.delete_document, tenant_id, doc.id)
         await objects.delete(tenant_id, doc.original_name)
         raise
     return doc, True
@@ -96,8 +102,10 @@ async def _enqueue(
     data: bytes,
     sha256: str,
 ) -> tuple[Document, bool]:
-    """Keep the original, mark the document queued, and hand it to the worker once that
-    is committed (a worker reading it sooner would not find it)."""
+    """Keep the upload, mark the document queued, and hand it to the worker once that is
+    committed (a worker reading it sooner would not find it). A new document's upload is
+    its original; a replacement waits under the pending name, and the version it replaces
+    (original, chunks, hash) stays as it is until the worker has indexed the new one."""
     try:
         kind = content_type(name)
     except ExtractionError as e:
@@ -105,18 +113,21 @@ async def _enqueue(
     previous = await session.scalar(
         select(Document).where(Document.tenant_id == tenant_id, Document.filename == name)
     )
-    doc = previous or Document(id=new_id("doc"), tenant_id=tenant_id, filename=name)
-    doc.content_type, doc.sha256, doc.status, doc.chunks, doc.error = (
-        kind,
-        sha256,
-        "queued",
-        0,
-        None,
-    )
     if previous is None:
+        doc = Document(
+            id=new_id("doc"),
+            tenant_id=tenant_id,
+            filename=name,
+            content_type=kind,
+            sha256=sha256,
+            chunks=0,
+        )
         session.add(doc)
+    else:
+        doc = previous
+    doc.status, doc.error = "queued", None
     await session.flush()
-    await objects.put(tenant_id, doc.original_name, data, kind)
+    await objects.put(tenant_id, doc.pending_name if previous else doc.original_name, data, kind)
     after_commit(session, lambda: queue.push(Job(tenant_id, doc.id)))
     return doc, previous is None
 
@@ -132,15 +143,12 @@ async def _replace(
     """New chunks, then the new original. If either fails, the previous version is
     indexed again from its original (still stored), so the document stays whole."""
     try:
-        store.upsert(previous.tenant_id, previous.id, chunks)
+        await asyncio.to_thread(store.upsert, previous.tenant_id, previous.id, chunks)
         await objects.put(previous.tenant_id, previous.original_name, data, kind)
     except Exception:
         old = await objects.get(previous.tenant_id, previous.original_name)
-        store.upsert(
-            previous.tenant_id,
-            previous.id,
-            chunk_document(extract(previous.filename, old)),
-        )
+        old_chunks, _ = await asyncio.to_thread(_chunks, previous.filename, old)
+        await asyncio.to_thread(store.upsert, previous.tenant_id, previous.id, old_chunks)
         raise
 
 
@@ -171,5 +179,6 @@ async def delete_document(
     doc = await get_document(session, tenant_id, document_id)
     await session.delete(doc)
     await session.flush()
-    store.delete_document(tenant_id, document_id)
+    await asyncio.to_thread(store.delete_document, tenant_id, document_id)
     await objects.delete(tenant_id, doc.original_name)
+    await objects.delete(tenant_id, doc.pending_name)

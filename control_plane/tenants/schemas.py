@@ -15,13 +15,14 @@ ALL_TOOLS: list[ToolName] = [
 
 
 class ProviderChoice(BaseModel):
-    """Which engine serves each role. "offline" is the embedded default for all three."""
+    """Which engine serves each role. "offline" is the embedded default for all three;
+    "benchmark" answers at once with fixed content, for load tests."""
 
     model_config = ConfigDict(extra="forbid")
 
-    stt: Literal["offline"] = "offline"
-    llm: Literal["offline"] = "offline"
-    tts: Literal["offline"] = "offline"
+    stt: Literal["offline", "benchmark"] = "offline"
+    llm: Literal["offline", "benchmark"] = "offline"
+    tts: Literal["offline", "benchmark"] = "offline"
 
 
 class AgentIn(BaseModel):

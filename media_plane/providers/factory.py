@@ -5,6 +5,11 @@ from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 
 from media_plane.agent import AgentConfig
+from media_plane.providers.benchmark import (
+    BenchmarkLLMService,
+    BenchmarkSTTService,
+    BenchmarkTTSService,
+)
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.offline_tts import OfflineTTSService
@@ -18,6 +23,8 @@ def make_stt(agent: AgentConfig, key_terms: frozenset[str] = frozenset()) -> STT
     choice = agent.providers.get("stt", "offline")
     if choice == "offline":
         return OfflineSTTService(key_terms=key_terms)
+    if choice == "benchmark":
+        return BenchmarkSTTService()
     raise UnknownProvider(f"unknown STT provider {choice!r}")
 
 
@@ -25,6 +32,8 @@ def make_llm(agent: AgentConfig) -> LLMService:
     choice = agent.providers.get("llm", "offline")
     if choice == "offline":
         return OfflineDialogueEngine()
+    if choice == "benchmark":
+        return BenchmarkLLMService()
     raise UnknownProvider(f"unknown LLM provider {choice!r}")
 
 
@@ -32,4 +41,6 @@ def make_tts(agent: AgentConfig) -> TTSService:
     choice = agent.providers.get("tts", "offline")
     if choice == "offline":
         return OfflineTTSService(tenant_id=agent.tenant_id, voice_id=agent.voice)
+    if choice == "benchmark":
+        return BenchmarkTTSService()
     raise UnknownProvider(f"unknown TTS provider {choice!r}")

@@ -35,7 +35,10 @@ from pocketsphinx import Decoder
 from knowledge.text import key_terms
 
 MODEL_RATE = 16000
-PRE_ROLL_SECS = 0.6  # VAD confirms speech ~0.2 s after it starts; keep what came before
+# VAD confirms speech ~0.2 s after it starts, and its decision reaches this service later
+# still (VAD runs downstream, in the user aggregator), more so on a loaded machine: at 0.6 s
+# a busy process clipped "goodbye" to "the bag". Pipecat's segmented STT keeps 1 s too.
+PRE_ROLL_SECS = 1.0
 NBEST = 40
 RANK_PENALTY = 0.05  # a key term is worth moving up twenty places in the n-best list
 _END = object()

@@ -343,3 +343,26 @@ async def test_a_call_keeps_the_agent_version_live_when_it_started(platform):
     report = await place_call(platform, t["number"], [], token=TOKEN, tenant_id=t["id"])
     events = await wait_for_end(platform, t["id"], report.call_id)
     assert next(e for e in events if e["kind"] == "call.started")["data"]["agent_version"] == 2
+
+
+async def test_the_benchmark_providers_answer_at_once_with_their_fixed_content(platform):
+    """What the load benchmark relies on: the production pipeline with instant providers."""
+    from media_plane.providers import benchmark
+
+    with httpx.Client(base_url=platform) as api:
+        t = make_tenant(api, providers={"stt": "benchmark", "llm": "benchmark", "tts": "benchmark"})
+    report = await place_call(
+        platform,
+        t["number"],
+        [Utterance("What time do you open?")],
+        token=TOKEN,
+        tenant_id=t["id"],
+    )
+    greeting, answer = report.turns
+    # The greeting and the reply are each the provider's tone, played whole.
+    assert greeting.agent_heard_secs == pytest.approx(benchmark.REPLY_SECS, abs=0.1)
+    assert answer.agent_heard_secs == pytest.approx(benchmark.REPLY_SECS, abs=0.1)
+    assert answer.platform_heard == benchmark.TRANSCRIPT
+    events = await wait_for_end(platform, t["id"], report.call_id)
+    replies = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
+    assert benchmark.REPLY in replies

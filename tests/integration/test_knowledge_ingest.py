@@ -130,6 +130,78 @@ def test_a_lasting_outage_dead_letters_the_job_and_an_admin_replays_it(client, m
     assert again.status_code == 404
 
 
+MOVED = b"# Parking\n\nParking has moved to Oak Street.\n\n" + b"Filler text. " * 40
+
+
+class FailingHalfway:
+    """Make the index fail its next ``times`` writes of text containing ``marker`` after
+    taking the document's old chunks out, as a write cut off part-way would."""
+
+    def __init__(self, monkeypatch, store, marker: str, times: int):
+        self.left = times
+        real = store.upsert
+
+        def upsert(tenant_id, document_id, chunks):
+            if self.left > 0 and any(marker in c.text for c in chunks):
+                self.left -= 1
+                store.delete_document(tenant_id, document_id)
+                raise ConnectionError("index unavailable")
+            return real(tenant_id, document_id, chunks)
+
+        monkeypatch.setattr(store, "upsert", upsert)
+
+
+def original(client, tenant_id: str, document_id: str) -> bytes:
+    link = client.get(
+        f"/v1/tenants/{tenant_id}/documents/{document_id}/original", headers=AUTH
+    ).json()["url"]
+    return client.get(link.removeprefix(client.app.state.settings.base_url)).content
+
+
+def stored(client, tenant_id: str) -> list[str]:
+    return [o.name for o in client.portal.call(client.app.state.objects.list, tenant_id)]
+
+
+def test_an_unreadable_replacement_leaves_the_previous_version_answering(client):
+    t = make_tenant(client)
+    first = settled(client, t["id"], upload(client, t["id"], "parking.md", LARGE)["id"])
+    again = upload(client, t["id"], "parking.md", b"\n \n" * 100)  # no text at all
+    assert again["id"] == first["id"] and again["chunks"] == first["chunks"]
+    failed = settled(client, t["id"], first["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == "document is empty; the previous version is still in use"
+    assert (failed["chunks"], failed["sha256"]) == (first["chunks"], first["sha256"])
+    assert any("Mill Lane" in text for text in found(client, t["id"]))
+    assert original(client, t["id"], first["id"]) == LARGE
+    assert stored(client, t["id"]) == [f"documents/{first['id']}.md"]  # the upload is dropped
+
+
+def test_a_replacement_cut_off_by_an_outage_keeps_the_previous_version_until_replayed(
+    client, monkeypatch
+):
+    t = make_tenant(client)
+    first = settled(client, t["id"], upload(client, t["id"], "parking.md", LARGE)["id"])
+    FailingHalfway(monkeypatch, client.app.state.knowledge, "Oak Street", times=MAX_ATTEMPTS)
+    upload(client, t["id"], "parking.md", MOVED)
+    failed = settled(client, t["id"], first["id"])
+    assert failed["status"] == "failed" and f"after {MAX_ATTEMPTS} attempts" in failed["error"]
+    assert failed["error"].endswith("the previous version is still in use")
+    # Each cut-off write took the old chunks out; each time they were put back.
+    texts = found(client, t["id"])
+    assert any("Mill Lane" in x for x in texts) and not any("Oak Street" in x for x in texts)
+    assert original(client, t["id"], first["id"]) == LARGE
+
+    r = client.post(f"/v1/knowledge/dead-letters/{first['id']}/replay", headers=AUTH)
+    assert r.status_code == 202
+    ready = settled(client, t["id"], first["id"])
+    assert ready["status"] == "ready" and ready["error"] is None
+    assert ready["sha256"] != first["sha256"]
+    texts = found(client, t["id"])
+    assert any("Oak Street" in x for x in texts) and not any("Mill Lane" in x for x in texts)
+    assert original(client, t["id"], first["id"]) == MOVED
+    assert stored(client, t["id"]) == [f"documents/{first['id']}.md"]
+
+
 async def test_a_job_a_dead_worker_left_is_taken_up_again(redis_url, jobs_key):
     from redis.asyncio import Redis as AsyncRedis
 

@@ -11,6 +11,7 @@ class LiveServer:
     """An ASGI app under uvicorn in a thread, on a loopback port."""
 
     def __init__(self, app, port: int):
+        self.app = app
         self.url = f"http://127.0.0.1:{port}"
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")

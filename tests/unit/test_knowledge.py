@@ -1,7 +1,9 @@
 import itertools
+import logging
 
 from knowledge.chunking import MAX_CHARS, chunk_document
-from knowledge.store import EdgeKnowledgeStore
+from knowledge.dense import MiniLmEmbedder
+from knowledge.store import EdgeKnowledgeStore, Retrieval
 from knowledge.text import key_terms
 
 
@@ -24,21 +26,6 @@ def test_long_paragraphs_split_at_sentences_with_overlap():
         assert a.text.split(". ")[-1].rstrip(".") in b.text  # one sentence of overlap
     joined = " ".join(c.text for c in chunks)
     assert all(s in joined for s in sentences)  # nothing lost
-
-
-def test_a_tenant_never_retrieves_another_tenants_chunks(tmp_path):
-    store = EdgeKnowledgeStore(tmp_path / "edge")
-    store.upsert("t1", "d1", chunk_document("Our cleaning price is 95 dollars."))
-    store.upsert("t2", "d2", chunk_document("Our cleaning price is 12 dollars."))
-    assert [h.text for h in store.search("t1", "cleaning price", 5)] == [
-        "Our cleaning price is 95 dollars."
-    ]
-    assert [h.text for h in store.search("t2", "cleaning price", 5)] == [
-        "Our cleaning price is 12 dollars."
-    ]
-    assert store.search("t3", "cleaning price", 5) == []
-    assert "dollar" in store.key_terms("t1") and store.key_terms("t3") == frozenset()
-    store.close()
 
 
 def test_reupload_replaces_and_delete_removes_every_chunk(tmp_path):
@@ -79,3 +66,53 @@ def test_key_terms_skip_stopwords_numbers_and_short_words():
         "cost",
         "dollar",
     }
+
+
+def test_dense_retrieval_finds_what_the_caller_means_not_only_what_they_say(
+    tmp_path, embedder: MiniLmEmbedder
+):
+    faq = "# Parking\n\nThere are free spaces behind the clinic.\n\n# Payment\n\nWe take Visa."
+    lexical = EdgeKnowledgeStore(tmp_path / "bm25")
+    dense = EdgeKnowledgeStore(tmp_path / "dense", embedder, Retrieval.DENSE)
+    for store in (lexical, dense):
+        store.upsert("t1", "faq", chunk_document(faq))
+    question = "where do I leave my car?"
+    assert lexical.search("t1", question, 1) == []  # not one word in common
+    assert dense.search("t1", question, 1)[0].section == "Parking"
+    lexical.close()
+    dense.close()
+
+
+def test_a_store_reopened_with_an_embedder_reindexes_its_chunks_once(
+    tmp_path, embedder: MiniLmEmbedder, caplog
+):
+    path = tmp_path / "edge"
+    old = EdgeKnowledgeStore(path)  # written before the model was installed: BM25 only
+    old.upsert("t1", "faq", chunk_document("# Parking\n\nFree spaces behind the clinic."))
+    old.upsert("t2", "faq", chunk_document("# Payment\n\nWe take Visa."))
+    old.close()
+    caplog.set_level(logging.INFO, logger="knowledge.store")
+    store = EdgeKnowledgeStore(path, embedder, Retrieval.DENSE)
+    assert "re-indexed 2 knowledge chunks" in caplog.text
+    [hit] = store.search("t1", "where do I leave my car?", 5)
+    assert (hit.document_id, hit.section, hit.text) == (
+        "faq",
+        "Parking",
+        "Free spaces behind the clinic.",
+    )
+    assert [h.text for h in store.search("t2", "can I pay by card", 5)] == ["We take Visa."]
+    store.close()
+    caplog.clear()
+    EdgeKnowledgeStore(path, embedder, Retrieval.DENSE).close()
+    assert "re-index" not in caplog.text  # same vector space: loaded as it is
+
+
+def test_a_reindex_cut_off_between_its_renames_keeps_the_old_shard(tmp_path):
+    path = tmp_path / "edge"
+    store = EdgeKnowledgeStore(path)
+    store.upsert("t1", "faq", chunk_document("Parking is on Mill Lane."))
+    store.close()
+    path.rename(tmp_path / "edge.previous")  # swapped out, the new one never swapped in
+    reopened = EdgeKnowledgeStore(path)
+    assert reopened.search("t1", "parking", 1)[0].text == "Parking is on Mill Lane."
+    reopened.close()

@@ -1,0 +1,187 @@
+"""The production knowledge store: a Qdrant server, through the official qdrant-client.
+
+One collection for every tenant. Each point carries ``tenant_id`` in a payload field
+indexed as the tenant key (``is_tenant``: Qdrant keeps each tenant's points together), and
+every query, scroll and delete is filtered by it here, inside the store. Each chunk has a
+dense vector from the configured embedder (Voyage in production) and a BM25 sparse vector;
+hybrid queries fuse the two in Qdrant's query API (prefetch + RRF). BM25 is computed with
+Qdrant Edge's own BM25 (tokenizer, stemmer, hashing), so a chunk's sparse vector is the
+same in the embedded store and here, and the server applies the IDF modifier.
+"""
+
+from collections.abc import Iterator
+
+import qdrant_edge as qe
+from qdrant_client import QdrantClient
+from qdrant_client import models as m
+
+from knowledge.chunking import Chunk
+from knowledge.dense import Embedder
+from knowledge.store import (
+    BM25,
+    DENSE,
+    RRF_K,
+    Hit,
+    Retrieval,
+    TermsCache,
+    chunk_body,
+    hits,
+    point_id,
+    terms_of,
+)
+
+
+class CollectionMismatch(RuntimeError):
+    """The collection holds vectors another embedder made; they are not comparable."""
+
+
+def _tenant(tenant_id: str, document_id: str | None = None, *more: m.FieldCondition) -> m.Filter:
+    fields = {"tenant_id": tenant_id, "document_id": document_id}
+    return m.Filter(
+        must=[
+            *(
+                m.FieldCondition(key=key, match=m.MatchValue(value=value))
+                for key, value in fields.items()
+                if value is not None
+            ),
+            *more,
+        ]
+    )
+
+
+class QdrantServerStore:
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        embedder: Embedder | None,
+        retrieval: Retrieval = Retrieval.HYBRID,
+    ):
+        self._client = client
+        self._collection = collection
+        self._embedder = embedder
+        self._retrieval = retrieval if embedder else Retrieval.BM25
+        self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
+        self._terms = TermsCache()
+        self._ensure_collection()
+
+    def _ensure_collection(self) -> None:
+        size = self._embedder.dimensions if self._embedder else None
+        if self._client.collection_exists(self._collection):
+            vectors = self._client.get_collection(self._collection).config.params.vectors
+            stored = vectors.get(DENSE) if isinstance(vectors, dict) else None
+            if (stored.size if stored else None) != size:
+                raise CollectionMismatch(
+                    f"Qdrant collection {self._collection!r} holds dense vectors of size "
+                    f"{stored.size if stored else 'none'}, but the configured embedder "
+                    f"({self._embedder.name if self._embedder else 'none'}) makes {size}: "
+                    "set SWITCHBOARD_QDRANT_COLLECTION to a new collection and upload again"
+                )
+            return
+        self._client.create_collection(
+            self._collection,
+            vectors_config=(
+                {DENSE: m.VectorParams(size=size, distance=m.Distance.COSINE)} if size else {}
+            ),
+            sparse_vectors_config={BM25: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+        )
+        self._client.create_payload_index(
+            self._collection,
+            "tenant_id",
+            m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=True),
+        )
+        self._client.create_payload_index(
+            self._collection, "document_id", m.PayloadSchemaType.KEYWORD
+        )
+
+    def _sparse(self, vector: qe.SparseVector) -> m.SparseVector:
+        return m.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+    def upsert(self, tenant_id: str, document_id: str, chunks: list[Chunk]) -> None:
+        bodies = [chunk_body(c.section, c.text) for c in chunks]
+        dense = self._embedder.embed_documents(bodies) if self._embedder and bodies else None
+        points = [
+            m.PointStruct(
+                id=point_id(tenant_id, document_id, c.position),
+                vector={
+                    BM25: self._sparse(self._bm25.embed_document(body)),
+                    **({DENSE: dense[i]} if dense else {}),
+                },
+                payload={
+                    "tenant_id": tenant_id,
+                    "document_id": document_id,
+                    "section": c.section,
+                    "text": c.text,
+                    "position": c.position,
+                },
+            )
+            for i, (c, body) in enumerate(zip(chunks, bodies, strict=True))
+        ]
+        # Point ids follow the position, so the new version overwrites the old in place and
+        # only the old version's extra chunks are deleted after: searches running meanwhile
+        # never find the document missing.
+        if points:
+            self._client.upsert(self._collection, points, wait=True)
+        beyond = m.FieldCondition(key="position", range=m.Range(gte=len(points)))
+        self._client.delete(
+            self._collection,
+            m.FilterSelector(filter=_tenant(tenant_id, document_id, beyond)),
+            wait=True,
+        )
+        self._terms.forget(tenant_id)
+
+    def delete_document(self, tenant_id: str, document_id: str) -> None:
+        self._client.delete(
+            self._collection,
+            m.FilterSelector(filter=_tenant(tenant_id, document_id)),
+            wait=True,
+        )
+        self._terms.forget(tenant_id)
+
+    def search(self, tenant_id: str, query: str, k: int) -> list[Hit]:
+        tenant = _tenant(tenant_id)
+        bm25 = self._sparse(self._bm25.embed_query(query))
+        if self._retrieval is Retrieval.BM25 or not self._embedder:
+            response = self._client.query_points(
+                self._collection, query=bm25, using=BM25, query_filter=tenant, limit=k
+            )
+        else:
+            dense = self._embedder.embed_query(query)
+            if self._retrieval is Retrieval.DENSE:
+                response = self._client.query_points(
+                    self._collection, query=dense, using=DENSE, query_filter=tenant, limit=k
+                )
+            else:
+                # Each side proposes more candidates than asked for, so fusion can reorder.
+                wide = max(4 * k, 20)
+                response = self._client.query_points(
+                    self._collection,
+                    prefetch=[
+                        m.Prefetch(query=dense, using=DENSE, filter=tenant, limit=wide),
+                        m.Prefetch(query=bm25, using=BM25, filter=tenant, limit=wide),
+                    ],
+                    query=m.RrfQuery(rrf=m.Rrf(k=RRF_K)),
+                    query_filter=tenant,
+                    limit=k,
+                )
+        return hits(response.points)
+
+    def key_terms(self, tenant_id: str) -> frozenset[str]:
+        return self._terms.get(tenant_id, lambda: terms_of(self._payloads(tenant_id)))
+
+    def _payloads(self, tenant_id: str) -> Iterator[dict]:
+        offset = None
+        while True:
+            records, offset = self._client.scroll(
+                self._collection,
+                scroll_filter=_tenant(tenant_id),
+                limit=256,
+                offset=offset,
+                with_payload=True,
+            )
+            yield from (r.payload or {} for r in records)
+            if offset is None or not records:
+                return
+
+    def close(self) -> None:
+        self._client.close()
