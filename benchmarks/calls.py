@@ -58,6 +58,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPLY_TIMEOUT_SECS = 10.0
 AGENT_DONE_SECS = 0.3  # no agent audio for this long: the reply is over
 PAUSE_SECS = 0.5  # between the end of a reply and the caller's next turn
+HANG_UP_GAP_SECS = 0.2  # the last audio frame -> Twilio's stop message
+INBOUND_DELAY_LIMIT_MS = 20.0  # "calls per core": p99 inbound delay under this, no drops
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -71,10 +73,62 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+Buckets = list[tuple[float, float]]  # (upper bound, cumulative count), +Inf last
+
+
+def histogram_percentile(buckets: Buckets, p: float) -> float:
+    """The p-th percentile from a cumulative histogram ``[(upper bound, count <= bound)]``
+    (Prometheus buckets, ``+Inf`` last), interpolated linearly within the bucket it falls
+    in, as Prometheus's ``histogram_quantile`` does. Beyond the last finite bound, that
+    bound is the answer (a floor)."""
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        raise ValueError("no observations")
+    target = total * p / 100
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= target:
+            if bound == float("inf"):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (target - lower_count) / (
+                count - lower_count
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def inbound_audio(base_url: str) -> dict:
+    """The server's inbound audio meter (``/metrics``): frames by stage, delay buckets."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{base_url}/metrics", timeout=10).raise_for_status().text
+    frames: dict[str, float] = {}
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "switchboard_inbound_audio_frames_total":
+                frames[sample.labels["stage"]] = sample.value
+            elif sample.name == "switchboard_inbound_audio_delay_seconds_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+    return {"frames": frames, "buckets": buckets}
+
+
+def inbound_between(before: dict, after: dict) -> tuple[dict[str, float], Buckets]:
+    frames = {k: v - before["frames"].get(k, 0) for k, v in after["frames"].items()}
+    buckets = sorted(
+        (le * 1000, count - before["buckets"].get(le, 0)) for le, count in after["buckets"].items()
+    )
+    return frames, buckets
+
+
 @dataclass
 class CallResult:
     greeting_ms: float | None = None
     turn_ms: list[float] = field(default_factory=list)  # raw: last speech frame -> audio
+    frames_sent: int = 0
+    send_lag_ms: list[float] = field(default_factory=list)
     error: str | None = None
 
 
@@ -91,6 +145,8 @@ class Phone:
         self.first_audio_after: float | None = None
         self.playback_end = 0.0
         self.seq = 0
+        self.frames_sent = 0
+        self.send_lag_ms: list[float] = []
 
     async def send(self, message: dict) -> None:
         self.seq += 1
@@ -100,14 +156,20 @@ class Phone:
         n = 0
         while True:
             n += 1
-            delay = started + n * FRAME_SECS - time.monotonic()
-            if delay > 0:
+            due = started + n * FRAME_SECS
+            if (delay := due - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
+            # How late this process sends: were it late, the server would be blamed.
+            self.send_lag_ms.append((time.monotonic() - due) * 1000)
             frame = self.outgoing.pop(0) if self.outgoing else SILENCE
-            payload = base64.b64encode(frame).decode()
-            await self.send(
-                {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
-            )
+            media = {
+                "track": "inbound",
+                "chunk": str(n),
+                "timestamp": str((n - 1) * 20),  # the frame's place in the stream, in ms
+                "payload": base64.b64encode(frame).decode(),
+            }
+            await self.send({"event": "media", "streamSid": self.stream_sid, "media": media})
+            self.frames_sent += 1
             if frame is not SILENCE and not self.outgoing:
                 self.speech_ended_at = time.monotonic()
 
@@ -216,6 +278,9 @@ async def one_call(
                     lambda: phone.first_audio_after is not None, REPLY_TIMEOUT_SECS
                 ):
                     result.turn_ms.append((phone.first_audio_after - phone.speech_ended_at) * 1000)
+            # Hang up as a phone does: the audio stops, then the stream.
+            tasks[0].cancel()
+            await asyncio.sleep(HANG_UP_GAP_SECS)
             await phone.send({"event": "stop", "streamSid": stream_sid, "stop": {}})
         except websockets.ConnectionClosed as e:
             result.error = f"connection closed: {e}"
@@ -223,6 +288,8 @@ async def one_call(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            result.frames_sent = phone.frames_sent
+            result.send_lag_ms = phone.send_lag_ms
     return result
 
 
@@ -246,9 +313,21 @@ async def measure(
         await asyncio.sleep(i / n)
         return await one_call(base_url, stack, number, speech, turns)
 
+    meter_before = await asyncio.to_thread(inbound_audio, base_url)
     cpu_before, wall_before = cpu_secs(pid), time.monotonic()
     results = await asyncio.gather(*(staggered(i) for i in range(n)))
     cpu = (cpu_secs(pid) - cpu_before) / (time.monotonic() - wall_before) * 100
+    rss = rss_mb(pid)
+    await asyncio.sleep(1)  # let the last calls end on the server
+    frames, delay_buckets = inbound_between(
+        meter_before, await asyncio.to_thread(inbound_audio, base_url)
+    )
+    sent = sum(r.frames_sent for r in results)
+    delay = (
+        {f"p{p}": round(histogram_percentile(delay_buckets, p), 1) for p in (50, 99)}
+        if frames.get("analysed")
+        else None
+    )
     raw = [ms for r in results for ms in r.turn_ms]
     added = [ms - stack.end_of_turn_wait_ms for ms in raw]
     greetings = [r.greeting_ms for r in results if r.greeting_ms is not None]
@@ -259,10 +338,23 @@ async def measure(
         "turns": len(raw),
         "turns_unanswered": expected - len(raw),
         "errors": [r.error for r in results if r.error],
-        "added_ms": {p: round(percentile(added, p), 1) for p in (50, 95, 99)} if added else None,
+        "added_ms": {f"p{p}": round(percentile(added, p), 1) for p in (50, 95, 99)}
+        if added
+        else None,
         "greeting_first_audio_ms_p50": round(percentile(greetings, 50), 1) if greetings else None,
+        "inbound_delay_ms": delay,
+        "frames_sent": sent,
+        # Pipecat's stream resampler (the stock bot's 16 kHz) merges frames into bursts, so
+        # it receives fewer, longer frames than were sent.
+        "frames_received": int(frames.get("received", 0)),
+        "frames_analysed": int(frames.get("analysed", 0)),
+        "frames_dropped": int(frames.get("dropped", 0)),
         "cpu_percent": round(cpu, 1),
-        "rss_mb": round(rss_mb(pid), 1),
+        "rss_mb": round(rss, 1),
+        "rss_mb_per_call": round(rss / n, 1),
+        "driver_send_lag_ms_p99": round(
+            percentile([ms for r in results for ms in r.send_lag_ms] or [0.0], 99), 1
+        ),
     }
 
 
@@ -378,6 +470,184 @@ def set_up_tenant(base_url: str) -> str:
     return number
 
 
+RESULTS = ROOT / "benchmarks" / "results" / "calls.json"
+DOC = ROOT / "docs" / "performance.md"
+PLOT = ROOT / "docs" / "performance.png"
+
+
+def machine() -> str:
+    import platform
+
+    import pipecat
+
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.machine(),
+    )  # fmt: skip
+    return (
+        f"{model}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"Pipecat {pipecat.__version__}"
+    )
+
+
+def healthy(row: dict) -> bool:
+    """Within the limit that defines calls per core: the caller heard within 20 ms at
+    p99, no frame dropped, every turn answered."""
+    delay = row["inbound_delay_ms"]
+    return (
+        delay is not None
+        and delay["p99"] < INBOUND_DELAY_LIMIT_MS
+        and row["frames_dropped"] == 0
+        and row["turns_unanswered"] == 0
+        and not row["errors"]
+    )
+
+
+def calls_per_core(rows: list[dict], stack: str) -> int | None:
+    """The most concurrent calls carried healthily, stopping at the first level that is
+    not (more calls only get worse)."""
+    best = None
+    for row in sorted((r for r in rows if r["stack"] == stack), key=lambda r: r["calls"]):
+        if not healthy(row):
+            break
+        best = row["calls"]
+    return best
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    styles = {"switchboard": "tab:blue", "stock pipecat": "tab:orange"}
+    for stack, colour in styles.items():
+        mine = sorted((r for r in rows if r["stack"] == stack and r["added_ms"]),
+                      key=lambda r: r["calls"])  # fmt: skip
+        if not mine:
+            continue
+        n = [r["calls"] for r in mine]
+        for p, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
+            axes[0].plot(n, [r["added_ms"][p] for r in mine], style, color=colour,
+                         marker="o", label=f"{stack} {p}")  # fmt: skip
+        inbound = [r["inbound_delay_ms"]["p99"] if r["inbound_delay_ms"] else None for r in mine]
+        axes[1].plot(n, inbound, "-", color=colour, marker="o", label=f"{stack} p99")
+        axes[2].plot(n, [r["cpu_percent"] for r in mine], "-", color=colour, marker="o",
+                     label=stack)  # fmt: skip
+    axes[0].set(title="Platform-added latency per turn", xlabel="concurrent calls",
+                ylabel="ms (log)", yscale="log")  # fmt: skip
+    axes[1].axhline(INBOUND_DELAY_LIMIT_MS, color="grey", linewidth=0.8)
+    axes[1].set(title="Inbound frame delay (grey: 20 ms limit)", xlabel="concurrent calls",
+                ylabel="ms (log)", yscale="log")  # fmt: skip
+    axes[2].set(title="CPU of the measured process (one core)", xlabel="concurrent calls",
+                ylabel="% of a core")  # fmt: skip
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def _ratio(ours: float | None, base: float | None) -> str:
+    return "–" if not ours or not base else f"{ours / base:.2f}×"
+
+
+def report(result: dict) -> str:
+    rows = result["levels"]
+    cpc = result["calls_per_core"]
+    ours, stock = cpc.get("switchboard"), cpc.get("stock pipecat")
+    table = []
+    for row in sorted(rows, key=lambda r: (r["calls"], r["stack"] != "switchboard")):
+        added = row["added_ms"] or {}
+        inbound = row["inbound_delay_ms"] or {}
+        table.append(
+            f"| {row['calls']} | {row['stack']} | {_ms(added.get('p50'))} | "
+            f"{_ms(added.get('p95'))} | {_ms(added.get('p99'))} | {_ms(inbound.get('p50'))} | "
+            f"{_ms(inbound.get('p99'))} | {row['frames_dropped']} | "
+            f"{_ms(row['greeting_first_audio_ms_p50'])} | {row['cpu_percent']} | "
+            f"{row['rss_mb']} ({row['rss_mb_per_call']}) | {row['driver_send_lag_ms_p99']} |"
+        )
+    ratios = []
+    by = {(r["stack"], r["calls"]): r for r in rows}
+    compared = [("added_ms", "p50"), ("added_ms", "p95"), ("added_ms", "p99"),
+                ("inbound_delay_ms", "p99")]  # fmt: skip
+    for n in sorted({r["calls"] for r in rows}):
+        a, b = by.get(("switchboard", n)), by.get(("stock pipecat", n))
+        if not a or not b:
+            continue
+        cells = [_ratio((a[k] or {}).get(p), (b[k] or {}).get(p)) for k, p in compared]
+        cells += [
+            _ratio(a[k], b[k]) for k in ("greeting_first_audio_ms_p50", "cpu_percent", "rss_mb")
+        ]
+        ratios.append(f"| {n} | " + " | ".join(cells) + " |")
+    columns = ["calls", "stack", "added p50 ms", "p95", "p99", "inbound p50 ms", "p99",
+               "dropped", "greeting first audio ms", "CPU %", "RSS MB (per call)",
+               "driver lag p99 ms"]  # fmt: skip
+    header = "| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns)
+    headline = (
+        f"| calls per core | {ours if ours is not None else '< lowest level'} | "
+        f"{stock if stock is not None else '< lowest level'} | {_ratio(ours, stock)} |"
+    )
+    return f"""# Performance: concurrent calls per core, and what the platform adds to a turn
+
+Generated by `.venv/bin/python {result["command"]}` (`make bench` runs the full set).
+
+Machine: {result["machine"]}. The measured process (the media plane, or the stock bot) is
+pinned to core 0 with `taskset`; the simulated callers (and, for the platform, its control
+plane) run on core 1.
+
+## What is measured
+
+N concurrent simulated Twilio calls over real loopback WebSockets: 20 ms mu-law frames
+paced by the wall clock, {result["turns_per_call"]} spoken turns per call separated by
+silence, `mark` echoed once the audio before it has played, `clear` honoured. Both stacks
+use the benchmark providers (`media_plane/providers/benchmark.py`: STT, LLM and TTS that
+answer at once with fixed content), so the providers' latency is out of the picture and
+what is timed is the platform; Silero VAD is real.
+
+- **Baseline**: `benchmarks/stock_bot.py`, a stock Pipecat {result["machine"].rsplit(" ", 1)[-1]}
+  Twilio bot (FastAPI WebSocket transport, `TwilioFrameSerializer`, `SileroVADAnalyzer`,
+  Pipecat's default turn strategies and 16 kHz pipeline), with the same providers.
+- **Platform-added latency**: the caller's last speech frame to the first agent audio frame
+  on the wire, minus the silence each stack is configured to wait before it decides the
+  turn is over (ours 450 ms: VAD stop 0.35 s + speech timeout 0.1 s; stock 200 ms).
+- **Inbound frame delay**: a frame's due time in the stream (Twilio's `media.timestamp`,
+  anchored at the earliest arrival) to the VAD having analysed it, read from each server's
+  `/metrics` (`switchboard_inbound_audio_delay_seconds`; percentiles interpolated within
+  histogram buckets).
+- **Dropped**: frames a server received but no VAD analysed before the call ended. (The
+  stock bot's 16 kHz resampler merges the 20 ms frames into fewer, longer ones, so it
+  receives fewer frames than were sent.)
+- **Calls per core**: the most calls carried with inbound p99 < {INBOUND_DELAY_LIMIT_MS:g} ms, no
+  dropped frame and every turn answered.
+- **Driver lag**: how late the callers' own process sent frames (p99); large values mean
+  the driver, not the server, was the limit at that level.
+
+## Result
+
+| | switchboard | stock Pipecat | ratio |
+| --- | --- | --- | --- |
+{headline}
+
+![latency and CPU against concurrent calls](performance.png)
+
+{header}
+{chr(10).join(table)}
+
+Switchboard ÷ stock Pipecat at the same load (below 1 is better, except none):
+
+| calls | added p50 | p95 | p99 | inbound p99 | greeting | CPU | RSS |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(ratios)}
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer levels and turns")
@@ -385,7 +655,15 @@ def main() -> None:
     parser.add_argument(
         "--stack", choices=[s.name for s in STACKS], help="run one stack only (e.g. to profile)"
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help=f"rewrite the doc and plot from {RESULTS.name}"
+    )
     args = parser.parse_args()
+    if args.report_only:
+        result = json.loads(RESULTS.read_text())
+        plot(result["levels"], PLOT)
+        DOC.write_text(report(result))
+        return
     levels = [int(n) for n in args.calls.split(",")] if args.calls else (
         [5, 20] if args.quick else [5, 10, 20, 40, 60, 80]
     )  # fmt: skip
@@ -404,9 +682,23 @@ def main() -> None:
                     measure(served.calls_url, stack, number, speech, n, turns, served.pid)
                 )
                 rows.append({**row, "planes": served.planes})
-                print(json.dumps(rows[-1]))
-    out = ROOT / "benchmarks" / "results" / "calls.json"
-    out.write_text(json.dumps({"levels": rows, "turns_per_call": turns}, indent=2))
+                print(json.dumps(rows[-1]), flush=True)
+    command = "benchmarks/calls.py " + " ".join(sys.argv[1:])
+    result = {
+        "command": command.strip(),
+        "machine": machine(),
+        "turns_per_call": turns,
+        "calls_per_core": {s.name: calls_per_core(rows, s.name) for s in STACKS},
+        "levels": rows,
+    }
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["calls_per_core"]))
+    if not args.stack:
+        plot(rows, PLOT)
+        DOC.write_text(report(result))
+        print(
+            f"wrote {RESULTS.relative_to(ROOT)}, {DOC.relative_to(ROOT)}, {PLOT.relative_to(ROOT)}"
+        )
 
 
 if __name__ == "__main__":

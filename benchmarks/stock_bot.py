@@ -7,17 +7,22 @@ WebSocket transport, ``TwilioFrameSerializer``, ``SileroVADAnalyzer``, the defau
 turn strategies (Smart Turn v3) and a pipeline at the default 16 kHz. Only the providers
 are shared with the platform's run (the benchmark set: instant STT, LLM and TTS), so both
 stacks are timed doing the same work. Twilio's media stream connects to ``/ws``.
+
+Measurement only: the serializer and the VAD are wrapped to feed the same inbound audio
+meter the platform keeps (``media_plane/audio_meter.py``), served at ``/metrics``.
 """
 
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import prometheus_client
 import uvicorn
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Response, WebSocket
 from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.frames.frames import Frame, InputAudioRawFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -33,6 +38,7 @@ from pipecat.transports.websocket.fastapi import (
 )
 from pipecat.workers.runner import WorkerRunner
 
+from media_plane.audio_meter import InboundAudioMeter
 from media_plane.providers.benchmark import (
     BenchmarkLLMService,
     BenchmarkSTTService,
@@ -41,13 +47,40 @@ from media_plane.providers.benchmark import (
 
 GREETING = "Hello."
 app = FastAPI()
+_TIMESTAMP = re.compile(r'"timestamp"\s*:\s*"(\d+)"')
+
+
+class MeteredTwilioSerializer(TwilioFrameSerializer):
+    def __init__(self, meter: InboundAudioMeter, **kwargs):
+        super().__init__(**kwargs)
+        self._meter = meter
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        frame = await super().deserialize(data)
+        if isinstance(frame, InputAudioRawFrame):
+            found = _TIMESTAMP.search(data if isinstance(data, str) else data.decode())
+            self._meter.received(frame.audio, int(found.group(1)) if found else None)
+        return frame
+
+
+class MeteredSileroVADAnalyzer(SileroVADAnalyzer):
+    def __init__(self, meter: InboundAudioMeter, **kwargs):
+        super().__init__(**kwargs)
+        self._meter = meter
+
+    async def analyze_audio(self, buffer: bytes):
+        state = await super().analyze_audio(buffer)
+        self._meter.analysed(buffer)
+        return state
 
 
 @app.websocket("/ws")
 async def media_stream(websocket: WebSocket) -> None:
     await websocket.accept()
     _, call = await parse_telephony_websocket(websocket)
-    serializer = TwilioFrameSerializer(
+    meter = InboundAudioMeter()
+    serializer = MeteredTwilioSerializer(
+        meter,
         stream_sid=call["stream_id"],
         call_sid=call["call_id"],
         # No Twilio account to hang up through; the caller ends the call.
@@ -64,7 +97,7 @@ async def media_stream(websocket: WebSocket) -> None:
     )
     context = LLMContext(messages=[{"role": "system", "content": "You are a receptionist."}])
     aggregators = LLMContextAggregatorPair(
-        context, user_params=LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer())
+        context, user_params=LLMUserAggregatorParams(vad_analyzer=MeteredSileroVADAnalyzer(meter))
     )
     pipeline = Pipeline(
         [
@@ -89,7 +122,15 @@ async def media_stream(websocket: WebSocket) -> None:
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    await runner.run()
+    try:
+        await runner.run()
+    finally:
+        meter.close()
+
+
+@app.get("/metrics")
+async def metrics() -> Response:
+    return Response(prometheus_client.generate_latest(), media_type="text/plain")
 
 
 @app.get("/healthz")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 
 from media_plane.agent import AgentConfig, CallEventRecord
+from media_plane.audio_meter import InboundAudioMeter
 from media_plane.events import EventSink
 from media_plane.recording import CallRecorder
 
@@ -36,6 +37,7 @@ class Call:
     transfer_to: str | None = None
     warm_up: asyncio.Task | None = None
     recorder: CallRecorder | None = None
+    audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
     _seq: int = 0
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
 

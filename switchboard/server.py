@@ -6,9 +6,11 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+import prometheus_client
+from fastapi import FastAPI, Response
 from loguru import logger
 from motor.motor_asyncio import AsyncIOMotorClient
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
 
 from control_plane.api_keys.routes import router as api_keys_router
@@ -271,5 +273,12 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         if media:
             health["live_calls"] = app.state.calls.live_count
         return health
+
+    if media:
+
+        @app.get("/metrics", tags=["ops"], response_class=Response)
+        async def metrics() -> Response:
+            # Process-wide figures only (no tenant's data), for Prometheus to scrape.
+            return Response(prometheus_client.generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -14,6 +14,8 @@ import onnxruntime
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
+from media_plane.audio_meter import InboundAudioMeter
+
 
 @lru_cache(maxsize=1)
 def _shared_session() -> onnxruntime.InferenceSession:
@@ -36,15 +38,25 @@ class _CallSileroModel(SileroOnnxModel):
 
 
 class SharedSileroVADAnalyzer(SileroVADAnalyzer):
-    def __init__(self, *, sample_rate: int | None = None, params: VADParams | None = None):
+    def __init__(
+        self,
+        *,
+        sample_rate: int | None = None,
+        params: VADParams | None = None,
+        meter: InboundAudioMeter | None = None,
+    ):
         # Skip SileroVADAnalyzer.__init__: it would load a private copy of the model.
         VADAnalyzer.__init__(self, sample_rate=sample_rate, params=params)
         self._model = _CallSileroModel(_shared_session())
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        self._meter = meter
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
-        return self._run_analyzer(buffer)
+        state = self._run_analyzer(buffer)
+        if self._meter is not None:
+            self._meter.analysed(buffer)  # the caller has now been heard
+        return state
 
 
 def warm_up() -> None:

@@ -218,6 +218,7 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
         if call.transfer_to:
             end_reason = "transferred"
         app.state.calls.finish(call)
+        call.audio_in.close()
         await _keep_recording(call, port, log)
         # The call's length as billed against the plan's monthly minutes.
         call.record("call.ended", reason=end_reason, secs=round(time.monotonic() - started, 2))

@@ -5,14 +5,20 @@ loop and with it the call. A phone call must survive one bad message: each is lo
 skipped. ``mark`` echoes and ``stop`` are recorded on the call's timeline.
 """
 
+import base64
 import binascii
 import json
+import warnings
 
 from loguru import logger
-from pipecat.frames.frames import Frame
+from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
 from media_plane.calls import Call
+
+with warnings.catch_warnings():  # deprecated in the standard library; Pipecat uses it too
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 KNOWN_EVENTS = {"connected", "start", "media", "mark", "dtmf", "stop"}
 
@@ -50,12 +56,34 @@ class SwitchboardTwilioSerializer(TwilioFrameSerializer):
             self._log.info("twilio.stop")
             return None
         if event == "media":
-            media = message.get("media")
-            if not isinstance(media, dict) or not isinstance(media.get("payload"), str):
-                self._log.warning("twilio.bad_media")
-                return None
+            return await self._caller_audio(message.get("media"))
         try:
             return await super().deserialize(data)
         except (binascii.Error, ValueError, TypeError):
             self._log.warning("twilio.bad_media")
             return None
+
+    async def _caller_audio(self, media: object) -> InputAudioRawFrame | None:
+        # Decoded here rather than by Pipecat's serializer, which would parse the message
+        # a second time: this runs 50 times a second per call.
+        if not isinstance(media, dict) or not isinstance(media.get("payload"), str):
+            self._log.warning("twilio.bad_media")
+            return None
+        try:
+            pcm = audioop.ulaw2lin(base64.b64decode(media["payload"], validate=True), 2)
+        except binascii.Error:
+            self._log.warning("twilio.bad_media")
+            return None
+        if not pcm:
+            return None
+        if self._sample_rate != self._twilio_sample_rate:  # the platform's calls stay at 8 kHz
+            pcm = await self._input_resampler.resample(
+                pcm, self._twilio_sample_rate, self._sample_rate
+            )
+        self._call.audio_in.received(pcm, _stream_ms(media.get("timestamp")))
+        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._sample_rate)
+
+
+def _stream_ms(timestamp: object) -> int | None:
+    """Twilio's ``media.timestamp``: the frame's place in the stream, in ms, as a string."""
+    return int(timestamp) if isinstance(timestamp, str) and timestamp.isdigit() else None

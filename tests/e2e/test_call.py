@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from media_plane.providers.offline_tts import synthesize
 from switchboard.caller import Utterance, place_call
@@ -120,6 +121,37 @@ async def test_greeting_then_answer_from_the_document_then_hang_up(platform, ten
     # The greeting opens the call: the agent's side is loud first while the caller is quiet.
     assert agent[: 8000 // 2].mean() > 10 * caller[: 8000 // 2].mean() + 1
     assert caller.max() > 1000  # and the caller's question is on the left
+
+
+async def inbound_audio(url: str) -> dict[str, float]:
+    """The media plane's /metrics: caller frames by stage, and delays observed."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        r = await http.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    figures: dict[str, float] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == "switchboard_inbound_audio_frames_total":
+                figures[sample.labels["stage"]] = sample.value
+            elif sample.name == "switchboard_inbound_audio_delay_seconds_count":
+                figures["delays"] = sample.value
+    return figures
+
+
+async def test_the_media_plane_reports_how_late_it_hears_the_caller(platform, tenant):
+    before = await inbound_audio(platform)
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Hello?")], token=TOKEN, tenant_id=tenant["id"]
+    )
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    after = await inbound_audio(platform)
+    got = {k: after[k] - before.get(k, 0) for k in after}
+    frames = events[-1]["data"]["secs"] / 0.02  # the caller sends a frame every 20 ms
+    # Every frame the platform received was analysed by the VAD, each with its delay, but
+    # for the few still in flight when the caller hung up.
+    assert 0.9 * frames < got["received"] <= frames + 5, (got, frames)
+    assert got["received"] == got["analysed"] + got["dropped"] and got["dropped"] <= 10, got
+    assert got["delays"] == got["analysed"]
 
 
 async def test_caller_interrupting_makes_the_agent_stop(platform, tenant):

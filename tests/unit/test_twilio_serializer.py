@@ -47,3 +47,14 @@ async def test_mark_echoes_are_recorded_on_the_timeline():
     assert await s.deserialize(json.dumps({"event": "mark", "mark": {"name": "reply-1"}})) is None
     event = call._events.get_nowait()
     assert (event.kind, event.data) == ("playback.mark", {"name": "reply-1"})
+
+
+async def test_a_payload_that_is_not_base64_is_skipped():
+    _, s = await make()
+    message = {"event": "media", "media": {"payload": "not base64!", "timestamp": "20"}}
+    assert await s.deserialize(json.dumps(message)) is None
+    assert not call_pending(s)
+
+
+def call_pending(serializer: SwitchboardTwilioSerializer) -> int:
+    return len(serializer._call.audio_in._pending)
