@@ -33,7 +33,7 @@ class TurnLatency(FrameProcessor):
     """
 
     def __init__(self, report: Callable[..., None]):
-        super().__init__()
+        super().__init__(enable_direct_mode=True)  # it only watches: no queue hop of its own
         self._report = report
         self._speech_end: float | None = None
         self._turn_end: float | None = None

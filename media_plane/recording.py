@@ -8,11 +8,22 @@ call costs a bounded amount of memory rather than its whole length in RAM.
 import tempfile
 import wave
 
+from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.processors.frame_processor import FrameDirection
 
 CHANNELS = 2  # caller left, agent right: each side can be listened to (or transcribed) alone
 FLUSH_SECS = 5
 SPOOL_BYTES = 1 << 20  # past this the recording moves from memory to a temporary file
+
+
+class _RecordingProcessor(AudioBufferProcessor):
+    """The caller's audio is handed to the recorder directly (pipeline.CallerAudioEnds)
+    and ends here: nothing after the recorder needs it."""
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        if not isinstance(frame, InputAudioRawFrame):
+            await super().push_frame(frame, direction)
 
 
 class CallRecorder:
@@ -25,7 +36,7 @@ class CallRecorder:
         self._wav.setsampwidth(2)
         self._wav.setframerate(sample_rate)
         self._frames = 0
-        self.processor = AudioBufferProcessor(
+        self.processor = _RecordingProcessor(
             sample_rate=sample_rate,
             num_channels=CHANNELS,
             buffer_size=FLUSH_SECS * sample_rate * 2,  # bytes of one track

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
+from media_plane.providers import vad
 from media_plane.providers.calibration import telephone_channel
 from media_plane.providers.offline_stt import decode_pcm, rerank
 from media_plane.providers.offline_tts import synthesize
@@ -42,9 +43,49 @@ async def test_calls_share_one_vad_model_but_not_its_state(speech):
     a.set_sample_rate(RATE)
     assert a._model.session is b._model.session
     step = RATE * 2 * 20 // 1000
-    for i in range(0, len(speech), step):
-        await a.analyze_audio(speech[i : i + step])
+    voiced = speech[: len(speech) // 2]  # no trailing quiet, which would reset the state
+    for i in range(0, len(voiced), step):
+        await a.analyze_audio(voiced[i : i + step])
     assert not np.array_equal(a._model._state, b._model._state)
+
+
+class CountingModel:
+    def __init__(self, model):
+        self.model, self.runs = model, 0
+
+    def __call__(self, x, sr):
+        self.runs += 1
+        return self.model(x, sr)
+
+    def reset_states(self):
+        self.model.reset_states()
+
+
+async def vad_states(vad: SharedSileroVADAnalyzer, audio: bytes) -> list[VADState]:
+    vad.set_sample_rate(RATE)
+    step = RATE * 2 * 20 // 1000
+    return [await vad.analyze_audio(audio[i : i + step]) for i in range(0, len(audio), step)]
+
+
+async def test_quiet_windows_skip_the_model_and_decide_the_same(speech, monkeypatch):
+    silence = bytes(RATE * 2)
+    audio = silence + speech + silence
+    gated = SharedSileroVADAnalyzer(sample_rate=RATE, params=VADParams(stop_secs=0.3))
+    gated._model = counting = CountingModel(gated._model)
+    with_gate = await vad_states(gated, audio)
+    monkeypatch.setattr(vad, "SILENCE_RMS", 0)  # the model hears every window
+    without_gate = await vad_states(
+        SharedSileroVADAnalyzer(sample_rate=RATE, params=VADParams(stop_secs=0.3)), audio
+    )
+    windows = len(audio) // 2 // 256
+    speech_windows = len(speech) // 2 // 256
+    assert counting.runs <= speech_windows + 2 < windows / 2  # the two silent seconds skipped
+    # Speech starts at the same frame; it ends no later, at most two windows sooner
+    # (Silero's confidence trails off over digital silence; the gate says 0 at once).
+    assert with_gate.index(VADState.SPEAKING) == without_gate.index(VADState.SPEAKING)
+    last = [len(s) - 1 - s[::-1].index(VADState.SPEAKING) for s in (with_gate, without_gate)]
+    assert last[1] - 4 <= last[0] <= last[1]
+    assert with_gate[-1] == without_gate[-1] == VADState.QUIET
 
 
 def test_recogniser_hears_telephone_speech(speech):
