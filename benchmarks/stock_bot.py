@@ -1,12 +1,16 @@
 """The load benchmark's baseline: a stock Pipecat telephony bot, no platform code.
 
-    python benchmarks/stock_bot.py PORT
+    python benchmarks/stock_bot.py PORT [--tuned]
 
 What Pipecat's Twilio examples build, with Pipecat's defaults throughout: the FastAPI
 WebSocket transport, ``TwilioFrameSerializer``, ``SileroVADAnalyzer``, the default user
 turn strategies (Smart Turn v3) and a pipeline at the default 16 kHz. Only the providers
 are shared with the platform's run (the benchmark set: instant STT, LLM and TTS), so both
 stacks are timed doing the same work. Twilio's media stream connects to ``/ws``.
+
+``--tuned`` is the same bot with the two changes a Pipecat user would make first for
+phone calls: the pipeline at the line's 8 kHz (no resampler), and turns ended by VAD
+silence plus Pipecat's speech timeout instead of Smart Turn v3 (which needs 16 kHz).
 
 Measurement only: the serializer and the VAD are wrapped to feed the same inbound audio
 meter the platform keeps (``media_plane/audio_meter.py``), served at ``/metrics``.
@@ -24,7 +28,7 @@ from fastapi import FastAPI, Response, WebSocket
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import Frame, InputAudioRawFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineWorker
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
@@ -36,6 +40,10 @@ from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
+from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
+    SpeechTimeoutUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from media_plane.audio_meter import InboundAudioMeter
@@ -46,6 +54,7 @@ from media_plane.providers.benchmark import (
 )
 
 GREETING = "Hello."
+TUNED = "--tuned" in sys.argv
 app = FastAPI()
 _TIMESTAMP = re.compile(r'"timestamp"\s*:\s*"(\d+)"')
 
@@ -96,8 +105,12 @@ async def media_stream(websocket: WebSocket) -> None:
         ),
     )
     context = LLMContext(messages=[{"role": "system", "content": "You are a receptionist."}])
+    turns = {"user_turn_strategies": UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy()])}
     aggregators = LLMContextAggregatorPair(
-        context, user_params=LLMUserAggregatorParams(vad_analyzer=MeteredSileroVADAnalyzer(meter))
+        context,
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=MeteredSileroVADAnalyzer(meter), **(turns if TUNED else {})
+        ),
     )
     pipeline = Pipeline(
         [
@@ -110,7 +123,12 @@ async def media_stream(websocket: WebSocket) -> None:
             aggregators.assistant(),
         ]
     )
-    worker = PipelineWorker(pipeline)
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+        if TUNED
+        else PipelineParams(),
+    )
 
     @transport.event_handler("on_client_connected")
     async def _connected(_transport, _ws):
@@ -139,4 +157,5 @@ async def healthz() -> dict:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    port = next(int(arg) for arg in sys.argv[1:] if arg.isdigit())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -35,7 +35,7 @@ class Call:
     number: str | None = None  # the tenant's number that was called
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
-    warm_up: asyncio.Task | None = None
+    prepared: asyncio.Task[frozenset[str]] | None = None  # greeting ready, key terms
     recorder: CallRecorder | None = None
     audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
     _seq: int = 0

@@ -10,6 +10,7 @@ refusing callers.
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from urllib.parse import quote
 
@@ -42,13 +43,20 @@ class AgentCache:
         ttl = self._ttl if agent is not None else min(self._ttl, MISS_TTL_SECS)
         self._entries[e164] = (agent, time.monotonic() + ttl)
 
-    def drop_tenant(self, tenant_id: str) -> None:
-        """Forget the tenant's numbers, and every miss: one may just have been bound."""
+    def drop_tenant(self, tenant_id: str) -> list[str]:
+        """Forget the tenant's numbers, and every miss: one may just have been bound.
+        Returns the tenant's numbers that were dropped."""
+        dropped = [
+            number
+            for number, (agent, _) in self._entries.items()
+            if agent is not None and agent.tenant_id == tenant_id
+        ]
         self._entries = {
             number: entry
             for number, entry in self._entries.items()
             if entry[0] is not None and entry[0].tenant_id != tenant_id
         }
+        return dropped
 
     def clear(self) -> None:
         self._entries.clear()
@@ -158,8 +166,27 @@ class HttpControlPlane:
         response.raise_for_status()
         return response.json()["id"]
 
-    async def follow_changes(self, redis: Redis, channel: str) -> None:
-        """Drop cached configs as the control plane announces changes, until cancelled."""
+    async def _refresh(
+        self, number: str, on_changed: Callable[[AgentConfig], Awaitable[None]] | None
+    ) -> None:
+        try:
+            agent = await self.agent_for_number(number)
+            if agent is not None and on_changed is not None:
+                await on_changed(agent)
+        except Exception:
+            # The next webhook for the number resolves it (and readies it) anyway.
+            logger.exception("control_plane.refresh_failed")
+
+    async def follow_changes(
+        self,
+        redis: Redis,
+        channel: str,
+        on_changed: Callable[[AgentConfig], Awaitable[None]] | None = None,
+    ) -> None:
+        """Drop cached configs as the control plane announces changes, until cancelled.
+        The numbers this process was serving are resolved again at once and handed to
+        ``on_changed`` (which readies the new greeting before the next caller rings)."""
+        refreshing: set[asyncio.Task] = set()
         backoff = 0.5
         while True:
             try:
@@ -169,8 +196,12 @@ class HttpControlPlane:
                     self.cache.clear()
                     backoff = 0.5
                     async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self.cache.drop_tenant(str(message["data"]))
+                        if message.get("type") != "message":
+                            continue
+                        for number in self.cache.drop_tenant(str(message["data"])):
+                            task = asyncio.create_task(self._refresh(number, on_changed))
+                            refreshing.add(task)  # held until done: tasks are weakly kept
+                            task.add_done_callback(refreshing.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as e:

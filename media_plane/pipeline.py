@@ -27,7 +27,11 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketInputTransport,
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
 from pipecat.turns.user_start import VADUserTurnStartStrategy
 from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
     SpeechTimeoutUserTurnStopStrategy,
@@ -37,15 +41,34 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
 from media_plane.latency import TurnLatency
-from media_plane.providers.factory import make_llm, make_stt, make_tts
+from media_plane.providers.factory import CALL_SAMPLE_RATE, make_llm, make_stt, make_tts
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 from media_plane.tools import register_tools, tools_schema
 
-SAMPLE_RATE = 8000
+SAMPLE_RATE = CALL_SAMPLE_RATE
 VAD_STOP_SECS = 0.35  # silence that ends speech
 SPEECH_TIMEOUT_SECS = 0.1  # extra wait for the caller to go on after that silence
+
+
+class _DirectAudioInput(FastAPIWebsocketInputTransport):
+    """Caller audio goes from the socket's reader straight into the pipeline. Pipecat's
+    input transport queues each frame for a second task that takes it with
+    ``asyncio.wait_for`` (a new task and timer per frame) only to pass it on when, as
+    here, no audio filter is configured: measurable CPU at 50 frames a second per call."""
+
+    async def push_audio_frame(self, frame: InputAudioRawFrame):
+        if self._params.audio_in_enabled and not self._paused:
+            await self.push_frame(frame)
+
+
+class CallTransport(FastAPIWebsocketTransport):
+    """Pipecat's FastAPI WebSocket transport with the direct audio input above."""
+
+    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams):
+        super().__init__(websocket=websocket, params=params)
+        self._input = _DirectAudioInput(self, self._client, self._params, name=self._input_name)
 
 
 class CallerAudioEnds(FrameProcessor):
@@ -101,7 +124,7 @@ def build_call_worker(
 ) -> tuple[PipelineWorker, FastAPIWebsocketTransport]:
     agent = call.agent
     serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call)
-    transport = FastAPIWebsocketTransport(
+    transport = CallTransport(
         websocket=websocket,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,

@@ -43,6 +43,7 @@ from knowledge.store import KnowledgeStore, open_store
 from media_plane.calls import CallRegistry
 from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, RedisStreamEventSink
+from media_plane.providers.factory import warm_greeting
 from media_plane.telephony.twilio import router as twilio_router
 from switchboard.settings import Settings, get_settings
 
@@ -210,7 +211,7 @@ async def start_media_plane(
         if settings.plane == "media":
             await _background(
                 stack,
-                port.follow_changes(redis, settings.agent_changes_channel),
+                port.follow_changes(redis, settings.agent_changes_channel, warm_greeting),
                 "agent-changes",
             )
     else:

@@ -1,5 +1,7 @@
 """Agent config -> Pipecat services. Cloud providers plug in here, one branch per role."""
 
+import asyncio
+
 from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
@@ -12,7 +14,9 @@ from media_plane.providers.benchmark import (
 )
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
-from media_plane.providers.offline_tts import OfflineTTSService
+from media_plane.providers.offline_tts import OfflineTTSService, synthesize_cached
+
+CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipeline.py)
 
 
 class UnknownProvider(ValueError):
@@ -44,3 +48,12 @@ def make_tts(agent: AgentConfig) -> TTSService:
     if choice == "benchmark":
         return BenchmarkTTSService()
     raise UnknownProvider(f"unknown TTS provider {choice!r}")
+
+
+async def warm_greeting(agent: AgentConfig) -> None:
+    """Have the agent's greeting ready to play (synthesised once per tenant + voice + text,
+    at the call's rate) before a stream asks for it."""
+    if agent.providers.get("tts", "offline") == "offline":
+        await asyncio.to_thread(
+            synthesize_cached, agent.tenant_id, agent.voice, agent.greeting, CALL_SAMPLE_RATE
+        )

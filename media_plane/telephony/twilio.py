@@ -25,9 +25,9 @@ from pipecat.workers.runner import WorkerRunner
 from control_plane.kit.errors import DomainError
 from media_plane.agent import AgentConfig, ControlPlanePort, ControlPlaneUnavailable
 from media_plane.calls import Call
-from media_plane.pipeline import SAMPLE_RATE, build_call_worker
+from media_plane.pipeline import build_call_worker
+from media_plane.providers.factory import warm_greeting
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
-from media_plane.providers.offline_tts import synthesize_cached
 
 router = APIRouter(tags=["twilio"])
 
@@ -92,9 +92,9 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
             return twiml(f"<Say>{escape(REFUSALS[reason])}</Say><Hangup/>")
     call = calls.announce(call_sid, agent, to)
     logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
-    # The stream opens a moment after this answer: use that moment to have the greeting's
-    # audio ready, so it starts as soon as the stream does.
-    call.warm_up = asyncio.create_task(warm_greeting(agent))
+    # The stream opens a moment after this answer: use that moment to have what the call
+    # needs ready, so the greeting starts as soon as the stream does.
+    call.prepared = asyncio.create_task(prepare(agent, request.app.state.port))
     base = _public_base(request)
     ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
@@ -107,19 +107,29 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     )
 
 
+async def prepare(agent: AgentConfig, port: ControlPlanePort) -> frozenset[str]:
+    """What a call needs before its stream opens: the greeting's audio ready, and the
+    words its recogniser should listen for (the tenant's documents' key terms)."""
+    terms, warmed = await asyncio.gather(
+        port.key_terms(agent.tenant_id), warm_greeting(agent), return_exceptions=True
+    )
+    if isinstance(warmed, BaseException):
+        # The call goes ahead: the TTS will synthesise the greeting when asked (or fail
+        # then, with its own spoken fallback), just not ahead of time.
+        logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning(
+            "call.greeting_not_ready"
+        )
+    if isinstance(terms, BaseException):
+        raise terms
+    return terms | INTENT_KEY_TERMS
+
+
 @router.post("/twilio/stream-ended", response_class=Response)
 async def stream_ended(request: Request, call_id: Annotated[str, Query(max_length=80)]) -> Response:
     call: Call | None = request.app.state.calls.finished(call_id)
     if call is not None and call.transfer_to:
         return twiml(f"<Dial>{escape(call.transfer_to)}</Dial>")
     return twiml("<Hangup/>")
-
-
-async def warm_greeting(agent: AgentConfig) -> None:
-    if agent.providers.get("tts", "offline") == "offline":
-        await asyncio.to_thread(
-            synthesize_cached, agent.tenant_id, agent.voice, agent.greeting, SAMPLE_RATE
-        )
 
 
 async def _await_start(websocket: WebSocket) -> dict | None:
@@ -195,7 +205,7 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     log.info("call.started")
     end_reason = "agent_ended"
     try:
-        terms = await port.key_terms(call.tenant_id) | INTENT_KEY_TERMS
+        terms = await (call.prepared or prepare(call.agent, port))
         worker, transport = build_call_worker(call, websocket, stream_sid, port, terms)
 
         @transport.event_handler("on_client_connected")

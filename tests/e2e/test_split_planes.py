@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.caller import Utterance, place_call
 from tests.conftest import AUTH, PlatformProcess, make_tenant
@@ -47,6 +48,27 @@ def planes(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         media.stop()
         control.stop()
+
+
+def phrases(media_url: str) -> dict[str, float]:
+    """The media process's offline TTS phrases so far: synthesised, or served cached."""
+    text = httpx.get(f"{media_url}/metrics").raise_for_status().text
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "switchboard_tts_phrases_total"
+    }
+
+
+async def phrases_settled(media_url: str) -> dict[str, float]:
+    last = phrases(media_url)
+    while True:
+        await asyncio.sleep(1.0)
+        now = phrases(media_url)
+        if now == last:
+            return now
+        last = now
 
 
 def ring(media_url: str, number: str) -> ET.Element:
@@ -104,9 +126,19 @@ async def test_agent_changes_reach_the_media_process_at_once(planes):
         agent = (await http.get(agent_path)).json()
         changed = {k: agent[k] for k in ("name", "persona", "language", "voice", "tools")}
         changed["greeting"] = "Good morning, this is the new greeting."
+        before = await phrases_settled(media)  # the ring's warm-up of the old greeting done
         r = await http.put(agent_path, json=changed)
         assert r.status_code == 200, r.text
+    # The media process readies the new greeting as soon as it hears of the change...
+    deadline = time.monotonic() + 15
+    while phrases(media)["synthesised"] == before["synthesised"]:
+        assert time.monotonic() < deadline, "the new greeting was not synthesised ahead"
+        await asyncio.sleep(0.1)
+    ready = phrases(media)
     report = await place_call(media, t["number"], [])
+    # ...so the call plays it from the cache: nothing is synthesised while the caller waits.
+    after = phrases(media)
+    assert after["synthesised"] == ready["synthesised"] and after["cached"] > ready["cached"]
     call = await call_detail(control, t["id"], report.call_id)
     assert call["agent_version"] == 2
     assert call["transcript"][0]["text"] == "Good morning, this is the new greeting."
