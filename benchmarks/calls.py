@@ -134,6 +134,7 @@ def inbound_between(before: dict, after: dict) -> tuple[dict[str, float], Bucket
 class CallResult:
     greeting_ms: float | None = None
     turn_ms: list[float] = field(default_factory=list)  # raw: last speech frame -> audio
+    call_id: str | None = None
     frames_sent: int = 0
     send_lag_ms: list[float] = field(default_factory=list)
     error: str | None = None
@@ -276,6 +277,7 @@ async def one_call(
     call_sid, stream_sid = "CA" + secrets.token_hex(16), "MZ" + secrets.token_hex(16)
     try:
         url, params = await dial(base_url, stack, number, call_sid)
+        result.call_id = params.get("call_id")
     except (RuntimeError, httpx.HTTPError) as e:
         result.error = str(e)
         return result
@@ -345,8 +347,31 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def server_added_ms(api_url: str, tenant_id: str, call_ids: list[str]) -> list[float]:
+    """The platform's own account of each turn (its timeline's ``turn.latency``): from the
+    VAD deciding the caller stopped to the first agent audio, less the configured speech
+    timeout that follows that decision. Exact, where the callers' view is quantised."""
+    added = []
+    with httpx.Client(base_url=api_url, headers=AUTH, timeout=30) as api:
+        for call_id in call_ids:
+            r = api.get(f"/v1/tenants/{tenant_id}/calls/{call_id}/events", params={"limit": 200})
+            r.raise_for_status()
+            for event in r.json()["items"]:
+                if event["kind"] == "turn.latency":
+                    decided = event["data"]["speech_end_to_audio_ms"] - VAD_STOP_SECS * 1000
+                    added.append(decided - SPEECH_TIMEOUT_SECS * 1000)
+    return added
+
+
 async def measure(
-    base_url: str, stack: Stack, number: str, speech: list[bytes], n: int, turns: int, pid: int
+    base_url: str,
+    stack: Stack,
+    number: str,
+    speech: list[bytes],
+    n: int,
+    turns: int,
+    pid: int,
+    timelines: tuple[str, str] | None = None,  # (control plane URL, tenant id)
 ) -> dict:
     # Calls start spread over one second, as a real ramp would, not in one burst.
     window = SteadyWindow(base_url, n)
@@ -375,6 +400,13 @@ async def measure(
         steady_frames, steady_buckets = inbound_between(window.start, window.end)
         if steady_frames.get("analysed"):
             steady = {f"p{p}": round(histogram_percentile(steady_buckets, p), 1) for p in (50, 99)}
+    server_added = (
+        await asyncio.to_thread(
+            server_added_ms, *timelines, [r.call_id for r in results if r.call_id]
+        )
+        if timelines
+        else []
+    )
     raw = [ms for r in results for ms in r.turn_ms]
     added = [ms - stack.end_of_turn_wait_ms for ms in raw]
     greetings = [r.greeting_ms for r in results if r.greeting_ms is not None]
@@ -387,6 +419,9 @@ async def measure(
         "errors": [r.error for r in results if r.error],
         "added_ms": {f"p{p}": round(percentile(added, p), 1) for p in (50, 95, 99)}
         if added
+        else None,
+        "server_added_ms": {f"p{p}": round(percentile(server_added, p), 1) for p in (50, 95, 99)}
+        if server_added
         else None,
         "greeting_first_audio_ms_p50": round(percentile(greetings, 50), 1) if greetings else None,
         "inbound_delay_ms": delay,  # the whole level, calls starting and ending included
@@ -501,7 +536,8 @@ def serve(stack: Stack, data: Path) -> Iterator[Served]:
             process.wait(timeout=30)
 
 
-def set_up_tenant(base_url: str) -> str:
+def set_up_tenant(base_url: str) -> tuple[str, str]:
+    """A tenant whose agent uses the benchmark providers: (tenant id, its number)."""
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as api:
         r = api.post(
             "/v1/tenants",
@@ -522,7 +558,7 @@ def set_up_tenant(base_url: str) -> str:
             json={"e164": number, "agent_id": tenant["agent"]["id"]},
         )
         r.raise_for_status()
-    return number
+    return tenant["id"], number
 
 
 RESULTS = ROOT / "benchmarks" / "results" / "calls.json"
@@ -624,6 +660,41 @@ def _ratio(ours: float | None, base: float | None) -> str:
     return "–" if not ours or not base else f"{ours / base:.2f}×"
 
 
+def targets(result: dict) -> str:
+    rows = [r for r in result["levels"] if r["stack"] == "switchboard"]
+    ours = result["calls_per_core"].get("switchboard")
+    if not rows or not ours:
+        return "(no healthy level for the platform in this run)"
+    tuned = result["calls_per_core"].get("stock pipecat, tuned")
+    default = result["calls_per_core"].get("stock pipecat")
+    # 80% of the most calls carried: the highest measured level at or under it.
+    at = max((r for r in rows if r["calls"] <= 0.8 * ours), key=lambda r: r["calls"],
+             default=min(rows, key=lambda r: r["calls"]))  # fmt: skip
+    top = max((r for r in rows if r["calls"] == ours), key=lambda r: r["calls"])
+    base, per_call = (
+        rows[0]["rss_mb"],
+        (top["rss_mb"] - rows[0]["rss_mb"]) / max(1, top["calls"] - rows[0]["calls"]),
+    )
+    added = at["added_ms"] or {}
+    server = at.get("server_added_ms") or {}
+    lines = [
+        "| target | measured |",
+        "| --- | --- |",
+        f"| calls per core ≥ 2× the baseline | {ours} against {tuned or 0} for the tuned "
+        f"stock bot ({_ratio(ours, tuned)}) and {default or 0} for the default one |",
+        f"| added latency p50 ≤ 10 ms, p95 ≤ 30 ms at 80% of max load | at {at['calls']} "
+        f"calls, the platform's own timing: p50 {_ms(server.get('p50'))} ms, p95 "
+        f"{_ms(server.get('p95'))} ms; the callers' view: p50 {_ms(added.get('p50'))} ms, "
+        f"p95 {_ms(added.get('p95'))} ms |",
+        f"| first audio of a cached greeting ≤ 20 ms | p50 "
+        f"{_ms(at['greeting_first_audio_ms_p50'])} ms at {at['calls']} calls |",
+        f"| ≤ 15 MB per call, whole process | +{per_call:.1f} MB per call over a "
+        f"{base:.0f} MB process (the offline models); {top['rss_mb_per_call']} MB per call "
+        f"at {top['calls']} calls |",
+    ]
+    return "\n".join(lines)
+
+
 def report(result: dict) -> str:
     rows = result["levels"]
     cpc = result["calls_per_core"]
@@ -632,9 +703,11 @@ def report(result: dict) -> str:
         added = row["added_ms"] or {}
         inbound = row["inbound_delay_ms"] or {}
         steady = row["steady_inbound_delay_ms"] or {}
+        server = row.get("server_added_ms") or {}
         table.append(
             f"| {row['calls']} | {row['stack']} | {_ms(added.get('p50'))} | "
-            f"{_ms(added.get('p95'))} | {_ms(added.get('p99'))} | {_ms(inbound.get('p50'))} | "
+            f"{_ms(added.get('p95'))} | {_ms(added.get('p99'))} | {_ms(server.get('p50'))} | "
+            f"{_ms(server.get('p95'))} | {_ms(inbound.get('p50'))} | "
             f"{_ms(inbound.get('p99'))} | {_ms(steady.get('p99'))} | {row['frames_dropped']} | "
             f"{_ms(row['greeting_first_audio_ms_p50'])} | {row['cpu_percent']} | "
             f"{row['rss_mb']} ({row['rss_mb_per_call']}) | {row['driver_send_lag_ms_p99']} |"
@@ -653,7 +726,8 @@ def report(result: dict) -> str:
                 _ratio(a[k], b[k]) for k in ("greeting_first_audio_ms_p50", "cpu_percent", "rss_mb")
             ]
             ratios.append(f"| {baseline} | {n} | " + " | ".join(cells) + " |")
-    columns = ["calls", "stack", "added p50 ms", "p95", "p99", "inbound p50 ms", "p99",
+    columns = ["calls", "stack", "added p50 ms", "p95", "p99", "own timing p50 ms", "p95",
+               "inbound p50 ms", "p99",
                "steady p99", "dropped", "greeting first audio ms", "CPU %", "RSS MB (per call)",
                "driver lag p99 ms"]  # fmt: skip
     header = "| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns)
@@ -704,6 +778,8 @@ what is timed is the platform; Silero VAD is real.
   on the wire, minus the silence each stack is configured to wait before it decides the
   turn is over (ours 450 ms: VAD stop 0.35 s + speech timeout 0.1 s; stock 200 ms, the
   VAD stop at which Smart Turn decides; tuned 800 ms: VAD stop 0.2 s + timeout 0.6 s).
+- **Own timing** (the platform only): the same from its own timeline, exactly: the VAD's
+  decision to the first agent audio on the wire, less the configured speech timeout.
 - **Inbound frame delay**: a frame's due time in the stream (Twilio's `media.timestamp`,
   anchored at the earliest arrival; the simulated callers stamp when they actually sent
   each frame, so their own lag is not charged to the server) to the VAD having analysed
@@ -728,6 +804,10 @@ what is timed is the platform; Silero VAD is real.
 | --- | --- | --- | --- |
 {headline}
 
+Absolute figures move between runs on this shared virtual machine (another full run the
+same afternoon found 15, 0 and 5 calls per core); compare stacks within one run, which is
+what the ratios do.
+
 ![latency and CPU against concurrent calls](performance.png)
 
 {header}
@@ -738,6 +818,17 @@ Switchboard ÷ each baseline at the same load (below 1 is better):
 | baseline | calls | added p50 | p95 | p99 | inbound p99 | greeting | CPU | RSS |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(ratios)}
+
+## Against the targets
+
+{targets(result)}
+
+The callers' view of the added latency (the only one the stock bots give) is quantised:
+the VAD decides in 32 ms windows (at 8 kHz) that the callers' 20 ms frames do not line up
+with, so up to a window of that is in each figure, as is the callers' own lag at the
+higher levels (see driver lag). The platform's own timing (its timeline's `turn.latency`:
+the VAD's decision to the first agent audio on the wire, less the configured 0.1 s speech
+timeout) is exact.
 
 ## Why the platform is cheaper per call
 
@@ -808,11 +899,11 @@ def main() -> None:
         if args.stack and stack.name != args.stack:
             continue
         with tempfile.TemporaryDirectory() as tmp, serve(stack, Path(tmp)) as served:
-            number = set_up_tenant(served.api_url) if stack.webhook else ""
+            tenant_id, number = set_up_tenant(served.api_url) if stack.webhook else ("", "")
+            timelines = (served.api_url, tenant_id) if stack.webhook else None
             for n in levels:
-                row = asyncio.run(
-                    measure(served.calls_url, stack, number, speech, n, turns, served.pid)
-                )
+                args_ = (served.calls_url, stack, number, speech, n, turns, served.pid)
+                row = asyncio.run(measure(*args_, timelines))
                 rows.append({**row, "planes": served.planes})
                 print(json.dumps(rows[-1]), flush=True)
                 if overloaded(row):
@@ -825,14 +916,16 @@ def main() -> None:
         "calls_per_core": {s.name: calls_per_core(rows, s.name) for s in STACKS},
         "levels": rows,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["calls_per_core"]))
-    if not args.stack:
+    full = not (args.quick or args.calls or args.stack)
+    # Only a full run of every stack replaces the published figures.
+    out = RESULTS if full else RESULTS.with_name("calls-partial.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("wrote", out.relative_to(ROOT))
+    if full:
         plot(rows, PLOT)
         DOC.write_text(report(result))
-        print(
-            f"wrote {RESULTS.relative_to(ROOT)}, {DOC.relative_to(ROOT)}, {PLOT.relative_to(ROOT)}"
-        )
+        print("wrote", DOC.relative_to(ROOT), PLOT.relative_to(ROOT))
 
 
 if __name__ == "__main__":

@@ -69,16 +69,7 @@ async def add_document(
         await objects.delete(tenant_id, previous.pending_name)
         await session.flush()
         return previous, False
-    doc = Document(
-        id=new_id("doc"),
-        tenant_id=tenant_id,
-        filename=name,
-        content_type=kind,
-        sha256=sha256,
-        status="ready",
-        chunks=len(chunks),
-    )
-    session.add(doc)
+    doc = _new_document(session, tenant_id, name, kind, sha256, status="ready", chunks=len(chunks))
     await session.flush()
     # The original is kept, then indexed, after the row is staged: if either fails the
     # request fails, the row is rolled back and what was written is removed, so nothing
@@ -91,6 +82,21 @@ async def add_document(
         await objects.delete(tenant_id, doc.original_name)
         raise
     return doc, True
+
+
+def _new_document(
+    session: AsyncSession, tenant_id: str, name: str, kind: str, sha256: str, **state: object
+) -> Document:
+    doc = Document(
+        id=new_id("doc"),
+        tenant_id=tenant_id,
+        filename=name,
+        content_type=kind,
+        sha256=sha256,
+        **state,
+    )
+    session.add(doc)
+    return doc
 
 
 async def _enqueue(
@@ -114,15 +120,7 @@ async def _enqueue(
         select(Document).where(Document.tenant_id == tenant_id, Document.filename == name)
     )
     if previous is None:
-        doc = Document(
-            id=new_id("doc"),
-            tenant_id=tenant_id,
-            filename=name,
-            content_type=kind,
-            sha256=sha256,
-            chunks=0,
-        )
-        session.add(doc)
+        doc = _new_document(session, tenant_id, name, kind, sha256, status="queued", chunks=0)
     else:
         doc = previous
     doc.status, doc.error = "queued", None
