@@ -40,6 +40,7 @@ MODEL_RATE = 16000
 # a busy process clipped "goodbye" to "the bag". Pipecat's segmented STT keeps 1 s too.
 PRE_ROLL_SECS = 1.0
 NBEST = 40
+DECODE_STEP = MODEL_RATE // 50  # samples handed to the decoder per call: 20 ms
 RANK_PENALTY = 0.05  # a key term is worth moving up twenty places in the n-best list
 _END = object()
 
@@ -213,8 +214,12 @@ class OfflineSTTService(STTService):
                     self._deliver(rerank(hypotheses, self._key_terms).strip())
                 elif active and resampler is not None and job:
                     pcm = resampler.resample_chunk(np.frombuffer(job, dtype=np.int16))
-                    if len(pcm):
-                        decoder.process_raw(pcm.tobytes())
+                    # PocketSphinx holds the GIL while it decodes, freezing the event loop
+                    # that carries every call's audio: fed the second of pre-roll at once,
+                    # it held it for hundreds of ms (the caller's frames reached the VAD
+                    # that late). In 20 ms pieces the loop gets the GIL between them.
+                    for i in range(0, len(pcm), DECODE_STEP):
+                        decoder.process_raw(pcm[i : i + DECODE_STEP].tobytes())
             except Exception as e:  # a decoder error must not kill the call
                 logger.exception("stt.decode_failed")
                 active = False
