@@ -47,7 +47,6 @@ from media_plane.recording import CallRecorder
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 from media_plane.tools import register_tools, tools_schema
 
-SAMPLE_RATE = CALL_SAMPLE_RATE
 VAD_STOP_SECS = 0.35  # silence that ends speech
 SPEECH_TIMEOUT_SECS = 0.1  # extra wait for the caller to go on after that silence
 
@@ -139,7 +138,7 @@ def build_call_worker(
     tts = make_tts(agent)
     register_tools(llm, call, port)
     if agent.record_calls:
-        call.recorder = CallRecorder(SAMPLE_RATE)
+        call.recorder = CallRecorder(CALL_SAMPLE_RATE)
 
     context = LLMContext(
         messages=[{"role": "system", "content": agent.persona}],
@@ -176,8 +175,8 @@ def build_call_worker(
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(
-            audio_in_sample_rate=SAMPLE_RATE,
-            audio_out_sample_rate=SAMPLE_RATE,
+            audio_in_sample_rate=CALL_SAMPLE_RATE,
+            audio_out_sample_rate=CALL_SAMPLE_RATE,
             enable_metrics=True,  # services' TTFB, for each turn's latency breakdown
         ),
         enable_rtvi=False,  # no RTVI client on a phone line

@@ -25,9 +25,7 @@ import numpy as np
 import soxr
 import websockets
 
-with __import__("warnings").catch_warnings():
-    __import__("warnings").simplefilter("ignore", DeprecationWarning)
-    import audioop
+from media_plane.pcm import audioop
 
 RATE = 8000
 FRAME = 160  # 20 ms of 8 kHz mu-law

@@ -8,14 +8,9 @@ every call starts from. This calibrates the channel, not the words: the sentence
 text with any agent's script.
 """
 
-import warnings
-
+from media_plane.pcm import audioop
 from media_plane.providers.offline_stt import POOL
 from media_plane.providers.offline_tts import synthesize
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
 
 RATE = 8000
 SENTENCES = (

@@ -12,7 +12,6 @@ per-frame cost. Such a window could never count as speech anyway (the VAD also r
 Pipecat itself resets it during quiet periods, so speech after it starts from a clean state.
 """
 
-import warnings
 from functools import lru_cache
 from importlib import resources
 
@@ -22,10 +21,7 @@ from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
 from media_plane.audio_meter import InboundAudioMeter
-
-with warnings.catch_warnings():  # deprecated in the standard library; Pipecat uses it too
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from media_plane.pcm import audioop
 
 # RMS of 16-bit samples below which a window is not speech: about -56 dBFS, the level of a
 # quiet line. Speech on a phone call sits around -30 to -10 dBFS.

@@ -8,17 +8,13 @@ skipped. ``mark`` echoes and ``stop`` are recorded on the call's timeline.
 import base64
 import binascii
 import json
-import warnings
 
 from loguru import logger
 from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
 from media_plane.calls import Call
-
-with warnings.catch_warnings():  # deprecated in the standard library; Pipecat uses it too
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from media_plane.pcm import audioop
 
 KNOWN_EVENTS = {"connected", "start", "media", "mark", "dtmf", "stop"}
 
