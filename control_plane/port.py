@@ -11,7 +11,8 @@ from control_plane.kit.db import session_scope
 from control_plane.numbers.service import agent_for_number
 from control_plane.objects.store import ObjectStore
 from control_plane.plans import service as plans
-from knowledge.store import Hit, KnowledgeStore
+from knowledge.hits import Hit
+from knowledge.store import KnowledgeStore
 from media_plane.agent import AgentConfig, CallEventRecord
 
 

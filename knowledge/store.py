@@ -11,7 +11,6 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +19,7 @@ import qdrant_edge as qe
 
 from knowledge.chunking import Chunk
 from knowledge.dense import Embedder
+from knowledge.hits import Hit
 from knowledge.text import key_terms
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,6 @@ class Retrieval(StrEnum):
     BM25 = "bm25"
     DENSE = "dense"
     HYBRID = "hybrid"
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    document_id: str
-    section: str
-    text: str
-    score: float
 
 
 def hits(points: Iterable) -> list[Hit]:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from knowledge.store import Hit
+from knowledge.hits import Hit
 
 
 @dataclass(frozen=True, slots=True)

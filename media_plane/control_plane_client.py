@@ -18,7 +18,7 @@ import httpx
 from loguru import logger
 from redis.asyncio import Redis
 
-from knowledge.store import Hit
+from knowledge.hits import Hit
 from media_plane.agent import AgentConfig, CallEventRecord, ControlPlaneUnavailable
 
 MISS_TTL_SECS = 5.0  # an unknown number is asked about again soon: it may be bound any time

@@ -421,16 +421,11 @@ async def place_call(
     )
 
 
-_calibrated = False
-
-
 def _calibrate_once() -> None:
-    global _calibrated
-    if not _calibrated:
-        from media_plane.providers.calibration import calibrate_recogniser
+    from media_plane.providers.calibration import calibrate_recogniser
+    from switchboard.settings import Settings
 
-        calibrate_recogniser()
-        _calibrated = True
+    calibrate_recogniser(Settings().model_cache_dir)  # once per process
 
 
 async def _attach_timeline(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from control_plane.kit.crypto import same_secret
 from control_plane.kit.errors import NotFound, Unauthorized, error_responses
 from control_plane.port import LocalControlPlane
-from knowledge.store import Hit
+from knowledge.hits import Hit
 from media_plane.agent import AgentConfig, CallEventRecord
 
 MAX_RECORDING_BYTES = 256 * 1024 * 1024  # 2.3 hours of stereo 8 kHz 16-bit audio

@@ -5,7 +5,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import DateTime, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -95,3 +98,14 @@ def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -
     """Run ``action`` once the session has committed (never if it rolls back): for what
     others must only see once the data they will read is there."""
     session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def install_conflict_handler(app: FastAPI) -> None:
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same unique row; the loser gets what it would have
+        # got a moment later.
+        return JSONResponse(
+            {"error": "conflict", "detail": "the resource already exists or changed"},
+            status_code=409,
+        )

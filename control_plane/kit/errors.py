@@ -3,7 +3,6 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 
 
 class DomainError(Exception):
@@ -82,18 +81,12 @@ def document_body_limit(app: FastAPI) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Both planes' error bodies. (The database's conflicts are the control plane's:
+    ``kit.db.install_conflict_handler``; the media plane does not import SQLAlchemy.)"""
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        # Two requests raced for the same unique row; the loser gets what it would have
-        # got a moment later.
-        return JSONResponse(
-            {"error": "conflict", "detail": "the resource already exists or changed"},
-            status_code=409,
-        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,7 @@
 """Agent config -> Pipecat services. Cloud providers plug in here, one branch per role."""
 
 import asyncio
+from pathlib import Path
 
 from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
@@ -12,8 +13,9 @@ from media_plane.providers.benchmark import (
     BenchmarkSTTService,
     BenchmarkTTSService,
 )
+from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.offline_engine import OfflineDialogueEngine
-from media_plane.providers.offline_stt import OfflineSTTService
+from media_plane.providers.offline_stt import POOL, OfflineSTTService
 from media_plane.providers.offline_tts import OfflineTTSService, synthesize_cached
 
 CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipeline.py)
@@ -50,10 +52,22 @@ def make_tts(agent: AgentConfig) -> TTSService:
     raise UnknownProvider(f"unknown TTS provider {choice!r}")
 
 
-async def warm_greeting(agent: AgentConfig) -> None:
-    """Have the agent's greeting ready to play (synthesised once per tenant + voice + text,
-    at the call's rate) before a stream asks for it."""
+async def ready_agent(agent: AgentConfig, model_cache_dir: Path) -> None:
+    """Load what the agent's providers need before its stream opens: the offline
+    recogniser calibrated with a decoder free, and the greeting synthesised (once per
+    tenant + voice + text, at the call's rate). Cloud providers need nothing ahead."""
+    work = []
+    if agent.providers.get("stt", "offline") == "offline":
+        work.append(asyncio.to_thread(_ready_recogniser, model_cache_dir))
     if agent.providers.get("tts", "offline") == "offline":
-        await asyncio.to_thread(
-            synthesize_cached, agent.tenant_id, agent.voice, agent.greeting, CALL_SAMPLE_RATE
+        work.append(
+            asyncio.to_thread(
+                synthesize_cached, agent.tenant_id, agent.voice, agent.greeting, CALL_SAMPLE_RATE
+            )
         )
+    await asyncio.gather(*work)
+
+
+def _ready_recogniser(model_cache_dir: Path) -> None:
+    calibrate_recogniser(model_cache_dir)
+    POOL.reserve(1)

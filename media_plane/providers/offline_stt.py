@@ -83,16 +83,31 @@ class DecoderPool:
             decoder.set_cmn(self._cmn_prior)
         return decoder
 
-    def calibrate(self, telephone_speech: list[bytes], sample_rate: int) -> None:
-        """Estimate the channel prior from speech that went through a phone channel."""
+    @property
+    def calibrated(self) -> bool:
+        return self._cmn_prior is not None
+
+    def channel_prior(self, telephone_speech: list[bytes], sample_rate: int) -> str:
+        """The channel normalisation that speech through a phone channel settles on."""
         decoder = Decoder(loglevel="FATAL")
         for pcm in telephone_speech * 2:
             audio = soxr.resample(np.frombuffer(pcm, np.int16), sample_rate, MODEL_RATE)
             decoder.start_utt()
             decoder.process_raw(audio.astype(np.int16).tobytes(), full_utt=False)
             decoder.end_utt()
-        self._cmn_prior = decoder.get_cmn()
+        prior = decoder.get_cmn()
         self.release(decoder)
+        return prior
+
+    def use_prior(self, prior: str) -> None:
+        self._cmn_prior = prior
+
+    def reserve(self, count: int) -> None:
+        """Have ``count`` decoders loaded and free, so the next calls need not load one."""
+        with self._lock:
+            missing = count - len(self._free)
+        for _ in range(missing):
+            self.release(Decoder(loglevel="FATAL"))
 
     def release(self, decoder: Decoder) -> None:
         with self._lock:
@@ -135,7 +150,8 @@ class OfflineSTTService(STTService):
     async def start(self, frame: StartFrame):
         await super().start(frame)
         self._loop = asyncio.get_running_loop()
-        self._decoder = POOL.acquire()
+        # Loading a decoder (when none is free) takes ~0.3 s: not on the event loop.
+        self._decoder = await asyncio.to_thread(POOL.acquire)
         # One decoding thread per call keeps utterances in order and the event loop free.
         self._worker = threading.Thread(target=self._decode_loop, name="offline-stt", daemon=True)
         self._worker.start()

@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import time
+from pathlib import Path
 from typing import Annotated
 from xml.sax.saxutils import escape, quoteattr
 
@@ -26,7 +27,7 @@ from control_plane.kit.errors import DomainError
 from media_plane.agent import AgentConfig, ControlPlanePort, ControlPlaneUnavailable
 from media_plane.calls import Call
 from media_plane.pipeline import build_call_worker
-from media_plane.providers.factory import warm_greeting
+from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
 
 router = APIRouter(tags=["twilio"])
@@ -94,7 +95,9 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
     # The stream opens a moment after this answer: use that moment to have what the call
     # needs ready, so the greeting starts as soon as the stream does.
-    call.prepared = asyncio.create_task(prepare(agent, request.app.state.port))
+    call.prepared = asyncio.create_task(
+        prepare(agent, request.app.state.port, request.app.state.settings.model_cache_dir)
+    )
     base = _public_base(request)
     ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
@@ -107,18 +110,21 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     )
 
 
-async def prepare(agent: AgentConfig, port: ControlPlanePort) -> frozenset[str]:
-    """What a call needs before its stream opens: the greeting's audio ready, and the
-    words its recogniser should listen for (the tenant's documents' key terms)."""
+async def prepare(
+    agent: AgentConfig, port: ControlPlanePort, model_cache_dir: Path
+) -> frozenset[str]:
+    """What a call needs before its stream opens: its models loaded and the greeting's
+    audio ready, and the words its recogniser should listen for (the tenant's documents'
+    key terms)."""
     terms, warmed = await asyncio.gather(
-        port.key_terms(agent.tenant_id), warm_greeting(agent), return_exceptions=True
+        port.key_terms(agent.tenant_id),
+        ready_agent(agent, model_cache_dir),
+        return_exceptions=True,
     )
     if isinstance(warmed, BaseException):
-        # The call goes ahead: the TTS will synthesise the greeting when asked (or fail
-        # then, with its own spoken fallback), just not ahead of time.
-        logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning(
-            "call.greeting_not_ready"
-        )
+        # The call goes ahead: its services load what they need when asked (or fail then,
+        # with a spoken fallback), just not ahead of time.
+        logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning("call.not_ready_ahead")
     if isinstance(terms, BaseException):
         raise terms
     return terms | INTENT_KEY_TERMS
@@ -205,7 +211,9 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     log.info("call.started")
     end_reason = "agent_ended"
     try:
-        terms = await (call.prepared or prepare(call.agent, port))
+        terms = await (
+            call.prepared or prepare(call.agent, port, app.state.settings.model_cache_dir)
+        )
         worker, transport = build_call_worker(call, websocket, stream_sid, port, terms)
 
         @transport.event_handler("on_client_connected")

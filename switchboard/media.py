@@ -1,0 +1,77 @@
+"""The media plane's part of the app: the telephony webhooks and media streams, one
+pipeline per call, and the process's metrics."""
+
+from contextlib import AsyncExitStack
+from functools import partial
+
+import prometheus_client
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from media_plane.calls import CallRegistry
+from media_plane.control_plane_client import HttpControlPlane
+from media_plane.events import DirectEventSink, RedisStreamEventSink
+from media_plane.providers import vad
+from media_plane.providers.calibration import calibrate_recogniser
+from media_plane.providers.factory import ready_agent
+from media_plane.providers.offline_engine import OfflineDialogueEngine
+from media_plane.providers.offline_stt import POOL
+from media_plane.providers.offline_tts import VOICES, load_voice
+from media_plane.telephony.twilio import router as twilio_router
+from switchboard.lifetime import background, shared_redis
+from switchboard.settings import Settings
+
+
+def warm_models(settings: Settings) -> None:
+    """Load the models before the first call rather than during it: the VAD every call
+    uses and, unless this process is set to load them on demand, the offline providers'
+    (~250 MB; on demand, an agent on them loads them when its first call's webhook
+    arrives)."""
+    # Pipecat's LLM base class imports its context adapter (and the OpenAI SDK behind it)
+    # on first construction: ~0.8 s that would otherwise delay the first call's greeting.
+    OfflineDialogueEngine()
+    vad.warm_up()
+    if settings.warm_offline_models:
+        for voice in VOICES:
+            load_voice(voice)
+        calibrate_recogniser(settings.model_cache_dir)
+        POOL.reserve(1)
+
+
+def add_media_routes(app: FastAPI) -> None:
+    app.include_router(twilio_router)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics() -> Response:
+        # Process-wide figures only (no tenant's data), for Prometheus to scrape.
+        return Response(prometheus_client.generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def start_media_plane(
+    app: FastAPI, settings: Settings, stack: AsyncExitStack, warm: bool
+) -> None:
+    """Calls: the telephony webhooks and media streams, one pipeline per call."""
+    app.state.calls = CallRegistry()
+    if settings.plane == "media":
+        port = HttpControlPlane(
+            str(settings.control_plane_url), settings.service_token, settings.agent_cache_secs
+        )
+        stack.push_async_callback(port.aclose)
+        app.state.port = port
+    redis = shared_redis(app, settings, stack)
+    if redis is not None:
+        app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
+        if settings.plane == "media":
+            await background(
+                stack,
+                port.follow_changes(
+                    redis,
+                    settings.agent_changes_channel,
+                    partial(ready_agent, model_cache_dir=settings.model_cache_dir),
+                ),
+                "agent-changes",
+            )
+    else:
+        app.state.event_sink = DirectEventSink(app.state.port)
+    if warm:
+        warm_models(settings)
