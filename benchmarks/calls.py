@@ -768,7 +768,10 @@ paced by the wall clock, {result["turns_per_call"]} spoken turns per call separa
 silence, `mark` echoed once the audio before it has played, `clear` honoured. Both stacks
 use the benchmark providers (`media_plane/providers/benchmark.py`: STT, LLM and TTS that
 answer at once with fixed content), so the providers' latency is out of the picture and
-what is timed is the platform; Silero VAD is real.
+what is timed is the platform; Silero VAD is real. The platform's media process runs as
+a pod serving cloud-provider agents would (`SWITCHBOARD_PLANE=media`,
+`SWITCHBOARD_WARM_OFFLINE_MODELS=false`): its agents need no offline model, so none is
+loaded.
 
 - **Baseline, stock pipecat**: `benchmarks/stock_bot.py`, a stock Pipecat
   {result["machine"].rsplit(" ", 1)[-1]} Twilio bot (FastAPI WebSocket transport,
@@ -807,9 +810,9 @@ what is timed is the platform; Silero VAD is real.
 | --- | --- | --- | --- |
 {headline}
 
-Absolute figures move between runs on this shared virtual machine (another full run the
-same afternoon found 15, 0 and 5 calls per core); compare stacks within one run, which is
-what the ratios do.
+Absolute figures move between runs on this shared virtual machine, for every stack alike
+(full runs on different days have differed by 2-3× in calls per core); compare stacks
+within one run, which is what the ratios do.
 
 ![latency and CPU against concurrent calls](performance.png)
 
@@ -859,6 +862,11 @@ measured in isolation, and kept because it helped:
 - **Ready before the stream opens**: the voice webhook starts readying the greeting's
   audio and fetching the tenant's key terms, so neither sits between the stream's `start`
   and the greeting's first frame.
+- **Memory: only what the process serves.** A media process imports the media plane
+  alone (no SQLAlchemy, document parsers, storage clients or embedding model) and loads
+  the offline recogniser and voice only if its agents use them: 504 MB with one call
+  before, 172 MB now. Each call then adds about 2 MB (its pipeline and the VAD's state;
+  the VAD model is shared).
 
 ## TTS phrase cache
 

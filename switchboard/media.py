@@ -15,8 +15,8 @@ from media_plane.providers import vad
 from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import OfflineDialogueEngine
-from media_plane.providers.offline_stt import POOL
 from media_plane.providers.offline_tts import VOICES, load_voice
+from media_plane.providers.recogniser import RECOGNISER
 from media_plane.telephony.twilio import router as twilio_router
 from switchboard.lifetime import background, shared_redis
 from switchboard.settings import Settings
@@ -35,7 +35,7 @@ def warm_models(settings: Settings) -> None:
         for voice in VOICES:
             load_voice(voice)
         calibrate_recogniser(settings.model_cache_dir)
-        POOL.reserve(1)
+        RECOGNISER.reserve(1)
 
 
 def add_media_routes(app: FastAPI) -> None:

@@ -19,8 +19,8 @@ from importlib import metadata
 from pathlib import Path
 
 from media_plane.pcm import audioop
-from media_plane.providers.offline_stt import POOL
 from media_plane.providers.offline_tts import synthesize
+from media_plane.providers.recogniser import RECOGNISER, Recogniser
 
 RATE = 8000
 VOICE = "en_US-joe-medium"
@@ -43,23 +43,21 @@ def _prior_file(cache_dir: Path) -> Path:
     return cache_dir / f"telephone-cmn-{digest[:16]}.txt"
 
 
-def _measure_prior() -> str:
-    speech = [telephone_channel(synthesize(VOICE, s, RATE, repeatable=True)) for s in SENTENCES]
-    return POOL.channel_prior(speech, RATE)
-
-
-def calibrate_recogniser(cache_dir: Path) -> None:
-    """Give the decoder pool its telephone-channel prior, once per process."""
+def calibrate_recogniser(cache_dir: Path, recogniser: Recogniser = RECOGNISER) -> None:
+    """Give the recogniser its telephone-channel prior, once per process."""
     with _lock:
-        if POOL.calibrated:
+        if recogniser.prior is not None:
             return
         cached = _prior_file(cache_dir)
         try:
             prior = cached.read_text().strip()
         except OSError:
-            prior = _measure_prior()
+            speech = [
+                telephone_channel(synthesize(VOICE, s, RATE, repeatable=True)) for s in SENTENCES
+            ]
+            prior = recogniser.channel_prior(speech, RATE)
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_suffix(f".{os.getpid()}.tmp")
             partial.write_text(prior)
             os.replace(partial, cached)  # whole or absent, if processes race
-        POOL.use_prior(prior)
+        recogniser.prior = prior

@@ -15,8 +15,9 @@ from media_plane.providers.benchmark import (
 )
 from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.offline_engine import OfflineDialogueEngine
-from media_plane.providers.offline_stt import POOL, OfflineSTTService
+from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.offline_tts import OfflineTTSService, synthesize_cached
+from media_plane.providers.recogniser import RECOGNISER
 
 CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipeline.py)
 
@@ -70,4 +71,4 @@ async def ready_agent(agent: AgentConfig, model_cache_dir: Path) -> None:
 
 def _ready_recogniser(model_cache_dir: Path) -> None:
     calibrate_recogniser(model_cache_dir)
-    POOL.reserve(1)
+    RECOGNISER.reserve(1)

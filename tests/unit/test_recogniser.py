@@ -1,0 +1,93 @@
+"""The recogniser process: calls stream audio to it and get their own utterances back,
+and a recogniser that dies is replaced without taking the media process down."""
+
+import multiprocessing
+import queue
+
+import pytest
+
+from media_plane.providers.calibration import calibrate_recogniser, telephone_channel
+from media_plane.providers.offline_tts import synthesize
+from media_plane.providers.recogniser import Recogniser
+
+RATE = 8000
+FRAME = RATE * 2 * 20 // 1000  # 20 ms of 16-bit audio
+
+
+@pytest.fixture(scope="module")
+def phrases() -> dict[str, bytes]:
+    said = {"park": "Where can I park my car?", "open": "When do you open tomorrow?"}
+    return {
+        k: telephone_channel(synthesize("en_US-joe-medium", text, RATE, repeatable=True))
+        for k, text in said.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+def calibrated(cache_dir) -> Recogniser:
+    recogniser = Recogniser()
+    calibrate_recogniser(cache_dir, recogniser)
+    return recogniser
+
+
+def listener() -> tuple[queue.SimpleQueue, object]:
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    return results, lambda kind, payload: results.put((kind, payload))
+
+
+def stream(session, pcm: bytes) -> None:
+    session.start(pcm[: FRAME * 10])  # the pre-roll, then the rest as it arrives
+    for i in range(FRAME * 10, len(pcm), FRAME):
+        session.audio(pcm[i : i + FRAME])
+
+
+def test_concurrent_calls_each_hear_their_own_caller(phrases, cache_dir):
+    recogniser = calibrated(cache_dir)
+    (park_results, on_park), (open_results, on_open) = listener(), listener()
+    park, opening = recogniser.open(RATE, on_park), recogniser.open(RATE, on_open)
+    # Interleaved, as two live calls' frames arrive.
+    park.start(phrases["park"][: FRAME * 10])
+    opening.start(phrases["open"][: FRAME * 10])
+    longest = max(len(p) for p in phrases.values())
+    for i in range(FRAME * 10, longest, FRAME):
+        park.audio(phrases["park"][i : i + FRAME])
+        opening.audio(phrases["open"][i : i + FRAME])
+    park.end()
+    opening.end()
+    kind, hypotheses = park_results.get(timeout=60)
+    assert kind == "hypotheses" and hypotheses[0].split()[:3] == ["where", "can", "i"]
+    kind, hypotheses = open_results.get(timeout=60)
+    assert kind == "hypotheses" and "open" in hypotheses[0].split()
+    # A second utterance on the same call.
+    stream(park, phrases["open"])
+    park.end()
+    assert "open" in park_results.get(timeout=60)[1][0].split()
+    park.close()
+    opening.close()
+
+
+def test_a_dead_recogniser_is_reported_to_its_calls_and_replaced(phrases, cache_dir):
+    recogniser = calibrated(cache_dir)
+    results, on_result = listener()
+    session = recogniser.open(RATE, on_result)
+    assert recogniser.transcribe(phrases["park"], RATE).split()[:3] == ["where", "can", "i"]
+    (child,) = [p for p in multiprocessing.active_children() if p.pid == recogniser.pid]
+    child.kill()
+    assert results.get(timeout=30) == ("lost", "the recogniser process ended")
+    # The next use starts a new one.
+    assert recogniser.transcribe(phrases["park"], RATE).split()[:3] == ["where", "can", "i"]
+    assert recogniser.pid not in (None, child.pid)
+    session.close()
+
+
+def test_the_channel_prior_is_measured_once_per_machine(cache_dir):
+    first = calibrated(cache_dir)
+    (measured,) = cache_dir.glob("telephone-cmn-*.txt")
+    assert first.prior == measured.read_text()
+    assert len(first.prior.split(",")) == 13  # one mean per cepstral coefficient
+    later = calibrated(cache_dir)
+    assert later.prior == first.prior and later.pid is None  # read back: nothing started
