@@ -54,8 +54,15 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (  # 
 )
 
 from media_plane.pipeline import SPEECH_TIMEOUT_SECS, VAD_STOP_SECS  # noqa: E402
-from switchboard.caller import FRAME_SECS, SILENCE, Utterance, speech_frames  # noqa: E402
+from switchboard.caller import (  # noqa: E402
+    FRAME_SECS,
+    SILENCE,
+    Utterance,
+    signed_by_twilio,
+    speech_frames,
+)
 from switchboard.demo.run import free_port, wait_ready  # noqa: E402
+from switchboard.settings import DEV_TWILIO_AUTH_TOKEN  # noqa: E402
 
 TOKEN = "bench-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -229,12 +236,13 @@ async def dial(base_url: str, stack: Stack, number: str, call_sid: str) -> tuple
     """The media stream's URL and parameters, as Twilio would get them."""
     if not stack.webhook:
         return base_url.replace("http://", "ws://") + "/ws", {}
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    form = {"CallSid": call_sid, "AccountSid": "AC" + secrets.token_hex(16),
+            "From": "+15550100999", "To": number, "CallStatus": "ringing"}  # fmt: skip
+    url = base_url + "/twilio/voice"
+    async with httpx.AsyncClient(timeout=30) as http:
         r = await http.post(
-            "/twilio/voice",
-            data={"CallSid": call_sid, "AccountSid": "AC" + secrets.token_hex(16),
-                  "From": "+15550100999", "To": number, "CallStatus": "ringing"},
-        )  # fmt: skip
+            url, data=form, headers=signed_by_twilio(DEV_TWILIO_AUTH_TOKEN, url, form)
+        )
     stream = ET.fromstring(r.text).find("./Connect/Stream") if r.status_code == 200 else None
     if stream is None:
         raise RuntimeError(f"no stream: {r.status_code} {r.text[:200]}")
@@ -281,7 +289,9 @@ async def one_call(
     except (RuntimeError, httpx.HTTPError) as e:
         result.error = str(e)
         return result
-    async with websockets.connect(url, max_size=2**22) as ws:
+    # The platform admits a stream only with Twilio's signature (the stock bot ignores it).
+    signed = signed_by_twilio(DEV_TWILIO_AUTH_TOKEN, url)
+    async with websockets.connect(url, max_size=2**22, additional_headers=signed) as ws:
         phone = Phone(ws, stream_sid)
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await phone.send(

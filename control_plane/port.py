@@ -11,6 +11,7 @@ from control_plane.kit.db import session_scope
 from control_plane.numbers.service import agent_for_number
 from control_plane.objects.store import ObjectStore
 from control_plane.plans import service as plans
+from control_plane.secrets.store import SecretStore
 from knowledge.hits import Hit
 from knowledge.store import KnowledgeStore
 from media_plane.agent import AgentConfig, CallEventRecord
@@ -23,12 +24,14 @@ class LocalControlPlane:
         knowledge: KnowledgeStore,
         timeline: TimelineStore,
         objects: ObjectStore,
+        secrets: SecretStore,
         default_retention_days: int,
     ):
         self._sessions = sessions
         self._knowledge = knowledge
         self._timeline = timeline
         self._objects = objects
+        self._secrets = secrets
         self._default_retention_days = default_retention_days
 
     async def agent_for_number(self, e164: str) -> AgentConfig | None:
@@ -78,6 +81,9 @@ class LocalControlPlane:
     async def admission(self, tenant_id: str, live_calls: int) -> str | None:
         async with session_scope(self._sessions) as session:
             return await plans.refusal(session, self._timeline, tenant_id, live_calls)
+
+    async def secret(self, tenant_id: str, name: str) -> str | None:
+        return await self._secrets.reveal(tenant_id, name)
 
     async def key_terms(self, tenant_id: str) -> frozenset[str]:
         return await asyncio.to_thread(self._knowledge.key_terms, tenant_id)

@@ -64,3 +64,8 @@ class ControlPlanePort(Protocol):
     async def admission(self, tenant_id: str, live_calls: int) -> str | None:
         """None to admit a new call; otherwise why not (the tenant's plan quotas)."""
         ...
+
+    async def secret(self, tenant_id: str, name: str) -> str | None:
+        """The tenant's secret (a provider key, a telephony token), or None if it has
+        not set one. The value is never logged."""
+        ...

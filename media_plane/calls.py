@@ -115,6 +115,12 @@ class CallRegistry:
         entry = self._pending.get(call_id) if call_id else None
         return entry[1] if entry else None
 
+    def pending(self, call_id: str) -> Call | None:
+        """The announced call whose stream has not opened yet, if any (not claiming it)."""
+        self._expire()
+        entry = self._pending.get(call_id)
+        return entry[1] if entry else None
+
     def claim(self, call_id: str) -> Call | None:
         """The stream for an announced call opened. Each call id is claimed once."""
         self._expire()

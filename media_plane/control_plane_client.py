@@ -62,6 +62,35 @@ class AgentCache:
         self._entries.clear()
 
 
+class SecretCache:
+    """Tenants' secrets as last fetched: fresh for the agent cache's TTL, served stale while
+    the control plane cannot answer (so a number whose agent is cached still rings
+    through, its signature still checked), dropped when the tenant's settings change."""
+
+    def __init__(self, ttl_secs: float):
+        self._ttl = ttl_secs
+        self._entries: dict[tuple[str, str], tuple[str | None, float]] = {}
+
+    def fresh(self, tenant_id: str, name: str) -> tuple[bool, str | None]:
+        entry = self._entries.get((tenant_id, name))
+        if entry is None or entry[1] < time.monotonic():
+            return False, None
+        return True, entry[0]
+
+    def stale(self, tenant_id: str, name: str) -> tuple[bool, str | None]:
+        entry = self._entries.get((tenant_id, name))
+        return (True, entry[0]) if entry else (False, None)
+
+    def put(self, tenant_id: str, name: str, value: str | None) -> None:
+        self._entries[(tenant_id, name)] = (value, time.monotonic() + self._ttl)
+
+    def drop_tenant(self, tenant_id: str) -> None:
+        self._entries = {key: e for key, e in self._entries.items() if key[0] != tenant_id}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class HttpControlPlane:
     def __init__(
         self,
@@ -71,6 +100,7 @@ class HttpControlPlane:
         timeout_secs: float = 5.0,
     ):
         self.cache = AgentCache(cache_ttl_secs)
+        self.secrets = SecretCache(cache_ttl_secs)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/internal/v1",
             headers={"Authorization": f"Bearer {service_token}"},
@@ -155,6 +185,26 @@ class HttpControlPlane:
         response.raise_for_status()
         return response.json()["refusal"]
 
+    async def secret(self, tenant_id: str, name: str) -> str | None:
+        hit, value = self.secrets.fresh(tenant_id, name)
+        if hit:
+            return value
+        path = f"/tenants/{quote(tenant_id)}/secrets/{quote(name)}"
+        try:
+            response = await self._request("GET", path)
+        except ControlPlaneUnavailable:
+            known, value = self.secrets.stale(tenant_id, name)
+            if not known:
+                raise
+            return value
+        if response.status_code == 404:
+            value = None
+        else:
+            response.raise_for_status()
+            value = response.json()["value"]
+        self.secrets.put(tenant_id, name, value)
+        return value
+
     async def store_recording(self, tenant_id: str, call_id: str, wav: bytes) -> str:
         response = await self._request(
             "PUT",
@@ -194,11 +244,14 @@ class HttpControlPlane:
                     await pubsub.subscribe(channel)
                     # Announcements may have been missed while unsubscribed.
                     self.cache.clear()
+                    self.secrets.clear()
                     backoff = 0.5
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
-                        for number in self.cache.drop_tenant(str(message["data"])):
+                        tenant_id = str(message["data"])
+                        self.secrets.drop_tenant(tenant_id)
+                        for number in self.cache.drop_tenant(tenant_id):
                             task = asyncio.create_task(self._refresh(number, on_changed))
                             refreshing.add(task)  # held until done: tasks are weakly kept
                             task.add_done_callback(refreshing.discard)

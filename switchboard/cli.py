@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard.settings import DEV_ADMIN_TOKEN
+from switchboard.settings import DEV_ADMIN_TOKEN, DEV_TWILIO_AUTH_TOKEN
 
 
 class ClientSettings(BaseSettings):
@@ -24,6 +24,7 @@ class ClientSettings(BaseSettings):
 
     url: str = "http://127.0.0.1:8080"
     token: str = DEV_ADMIN_TOKEN
+    twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
 
 
 class CliError(Exception):
@@ -195,6 +196,7 @@ def cmd_call(args: argparse.Namespace) -> None:
             hang_up=not args.no_hang_up,
             token=args.token,
             tenant_id=args.tenant,
+            twilio_auth_token=args.twilio_auth_token,
         )
     )
     if args.json:
@@ -250,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--no-hang-up", action="store_true", help="wait for the agent to hang up")
     call.add_argument("--tenant", help="tenant id, to show which tools each turn used")
+    call.add_argument(
+        "--twilio-auth-token",
+        default=client.twilio_auth_token,
+        help="the auth token the call's webhooks are signed with, as Twilio signs them "
+        "(SWITCHBOARD_TWILIO_AUTH_TOKEN)",
+    )
     call.set_defaults(func=cmd_call)
 
     tenants = sub.add_parser("tenant", help="tenants and their agents").add_subparsers(

@@ -143,6 +143,7 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
         knowledge,
         app.state.timeline,
         app.state.objects,
+        app.state.secrets,
         settings.recording_retention_days,
     )
     await background(

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_ADMIN_PASSWORD = "admin"
 DEV_SERVICE_TOKEN = "dev-service-token"
+DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
 
 
 class Settings(BaseSettings):
@@ -86,6 +87,11 @@ class Settings(BaseSettings):
     # Where models built from installed packages are cached (the int8 ONNX encoder), shared
     # by every data_dir on the machine.
     model_cache_dir: Path = Path.home() / ".cache" / "switchboard" / "models"
+    # Twilio signs every webhook and media stream with an account's auth token. A tenant
+    # with its own Twilio account stores its token as the secret "twilio_auth_token";
+    # numbers on the platform's account are checked with this one. Empty: the platform
+    # has no Twilio account, and only tenants' own numbers are answered.
+    twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None
@@ -115,6 +121,11 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.admin_token == DEV_ADMIN_TOKEN:
                 raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be a real secret in production")
+            if self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN:
+                raise ValueError(
+                    "SWITCHBOARD_TWILIO_AUTH_TOKEN must be the platform's Twilio auth token in "
+                    "production (or empty if every tenant brings its own)"
+                )
             if self.service_token == DEV_SERVICE_TOKEN:
                 raise ValueError("SWITCHBOARD_SERVICE_TOKEN must be a real secret in production")
             if not self.vault_url and not self.secrets_key:

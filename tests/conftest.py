@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from knowledge.dense import MiniLmEmbedder, open_embedder
+from switchboard.caller import signed_by_twilio
 from switchboard.demo.run import free_port, wait_ready
 from switchboard.server import create_app
-from switchboard.settings import Settings
+from switchboard.settings import DEV_TWILIO_AUTH_TOKEN, Settings
 
 TOKEN = "test-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -208,6 +209,17 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield process.url
     finally:
         process.stop()
+
+
+def post_as_twilio(
+    client: httpx.Client | TestClient,
+    path: str,
+    form: dict[str, str],
+    auth_token: str = DEV_TWILIO_AUTH_TOKEN,
+) -> httpx.Response:
+    """A webhook as Twilio sends it: signed for the URL it posts to."""
+    url = str(client.base_url).rstrip("/") + path
+    return client.post(path, data=form, headers=signed_by_twilio(auth_token, url, form))
 
 
 def unique_number() -> str:

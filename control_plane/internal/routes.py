@@ -69,6 +69,10 @@ class Created(BaseModel):
     id: str
 
 
+class Secret(BaseModel):
+    value: str
+
+
 class Admission(BaseModel):
     refusal: str | None = Field(description="None: admit the call; else why not")
 
@@ -121,6 +125,18 @@ async def admission(
     tenant_id: str, request: Request, live_calls: Annotated[int, Query(ge=0, le=1_000_000)]
 ) -> Admission:
     return Admission(refusal=await _port(request).admission(tenant_id, live_calls))
+
+
+@router.get(
+    "/tenants/{tenant_id}/secrets/{name}", response_model=Secret, responses=error_responses(404)
+)
+async def secret(tenant_id: str, name: str, request: Request) -> Secret:
+    """A tenant's secret in clear, for the calls that use it (provider keys, the
+    telephony token that signs its webhooks). Only the service token reaches this."""
+    value = await _port(request).secret(tenant_id, name)
+    if value is None:
+        raise NotFound(f"secret {name} is not set for tenant {tenant_id}")
+    return Secret(value=value)
 
 
 @router.put(

@@ -1,8 +1,9 @@
 """Telling the media plane that what a called number resolves to has changed.
 
-Services mark the tenant whose agents, numbers or plan they changed; once the session has
-committed, the mark is announced to whoever the session factory was given (in a split
-deployment: a Redis pub/sub channel that every media pod's agent cache listens on).
+Services mark the tenant whose agents, numbers, plan or secrets they changed (media pods
+cache all four); once the session has committed, the mark is announced to whoever the
+session factory was given (in a split deployment: a Redis pub/sub channel that every
+media pod's agent cache listens on).
 Announcing after the commit, never before, means a media pod that refetches at once
 reads the new configuration, not the old one.
 """

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from control_plane.kit.auth import TenantScope
+from control_plane.kit.changes import tenant_changed
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import NotFound, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
@@ -52,6 +53,7 @@ async def put_secret(
     """Create the secret, or store a new version of it."""
     await get_tenant(session, tenant_id)
     meta = await _store(request).put(tenant_id, name, body.value.get_secret_value())
+    tenant_changed(session, tenant_id)  # media pods drop the value they cached
     return SecretMetaOut.model_validate(meta)
 
 
@@ -88,3 +90,4 @@ async def delete_secret(
     await get_tenant(session, tenant_id)
     if not await _store(request).delete(tenant_id, name):
         raise NotFound(f"secret {name} does not exist for tenant {tenant_id}")
+    tenant_changed(session, tenant_id)

@@ -29,6 +29,7 @@ from media_plane.calls import Call
 from media_plane.pipeline import build_call_worker
 from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
+from media_plane.telephony import twilio_auth
 
 router = APIRouter(tags=["twilio"])
 
@@ -76,7 +77,13 @@ async def voice_webhook(
 
 
 async def _answer(request: Request, call_sid: str, to: str) -> Response:
-    agent = await request.app.state.port.agent_for_number(to)
+    port = request.app.state.port
+    agent = await port.agent_for_number(to)
+    # Signed by the account the number is on (for an unknown number, the platform's),
+    # before anything is said or started: an unsigned probe learns nothing.
+    await twilio_auth.verify(
+        request, port, agent.tenant_id if agent else None, await request.form()
+    )
     if agent is None or agent.telephony != "twilio":
         # Documented behaviour: a polite spoken message, then hang up. No pipeline starts.
         # A number bound to another provider is not Twilio's to deliver.
@@ -133,6 +140,8 @@ async def prepare(
 @router.post("/twilio/stream-ended", response_class=Response)
 async def stream_ended(request: Request, call_id: Annotated[str, Query(max_length=80)]) -> Response:
     call: Call | None = request.app.state.calls.finished(call_id)
+    port = request.app.state.port
+    await twilio_auth.verify(request, port, call.tenant_id if call else None, await request.form())
     if call is not None and call.transfer_to:
         return twiml(f"<Dial>{escape(call.transfer_to)}</Dial>")
     return twiml("<Hangup/>")
@@ -155,10 +164,19 @@ async def _await_start(websocket: WebSocket) -> dict | None:
 @router.websocket("/twilio/stream")
 async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     app = websocket.app
-    call: Call | None = app.state.calls.claim(call_id) if call_id else None
-    if call is None:
-        # Refused before the handshake completes: no pipeline, no audio.
-        logger.warning("twilio.stream_refused")
+    # Admitted only for an announced call, with an upgrade Twilio signed for that call's
+    # URL (so with its unguessable id), and once. All refusals come before the handshake
+    # completes: no pipeline, no audio.
+    announced = app.state.calls.pending(call_id) if call_id else None
+    try:
+        if announced is None:
+            raise DomainError("no such call waiting for its stream")
+        await twilio_auth.verify(websocket, app.state.port, announced.tenant_id)
+        call = app.state.calls.claim(call_id)
+        if call is None:
+            raise DomainError("the call's stream was already opened")
+    except (DomainError, ControlPlaneUnavailable) as refused:
+        logger.warning("twilio.stream_refused", why=str(refused))
         await websocket.close(code=POLICY_VIOLATION)
         return
     log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)

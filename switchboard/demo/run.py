@@ -16,7 +16,7 @@ from keycloak import KeycloakOpenID
 
 from switchboard.caller import Utterance, place_call
 from switchboard.cli import _print_turn
-from switchboard.settings import DEV_ADMIN_PASSWORD
+from switchboard.settings import DEV_ADMIN_PASSWORD, DEV_TWILIO_AUTH_TOKEN
 
 DOCUMENT = Path(__file__).with_name("sunrise-dental.md")
 NUMBER = "+15550100200"
@@ -68,7 +68,13 @@ def run_demo(port: int | None = None) -> None:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tempfile.mkdtemp(prefix="switchboard-demo-")
-    env = {**os.environ, "SWITCHBOARD_DATA_DIR": data_dir, "SWITCHBOARD_PORT": str(port)}
+    env = {
+        **os.environ,
+        "SWITCHBOARD_DATA_DIR": data_dir,
+        "SWITCHBOARD_PORT": str(port),
+        # The simulated caller signs the call as Twilio would, with the platform's token.
+        "SWITCHBOARD_TWILIO_AUTH_TOKEN": DEV_TWILIO_AUTH_TOKEN,
+    }
     print(f"starting the platform on {url} (embedded defaults, data in {data_dir}) ...")
     proc = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "up"], env=env)
     try:
@@ -115,7 +121,15 @@ def run_demo(port: int | None = None) -> None:
         print(f"knowledge: {doc['filename']} -> {doc['chunks']} chunks, {doc['status']}")
         print(f"placing a simulated call to {NUMBER} ...\n")
         report = asyncio.run(
-            place_call(url, NUMBER, SCRIPT, token=token, tenant_id=tenant_id, hang_up=False)
+            place_call(
+                url,
+                NUMBER,
+                SCRIPT,
+                token=token,
+                tenant_id=tenant_id,
+                hang_up=False,
+                twilio_auth_token=DEV_TWILIO_AUTH_TOKEN,
+            )
         )
         print(f"call {report.call_id}")
         if report.greeting_first_audio_ms is not None:

@@ -16,8 +16,9 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_plane.providers.offline_tts import synthesize
-from switchboard.caller import Utterance, place_call
-from tests.conftest import AUTH, TOKEN, make_tenant
+from switchboard.caller import Utterance, place_call, signed_by_twilio
+from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
+from tests.conftest import AUTH, TOKEN, make_tenant, post_as_twilio
 
 pytestmark = pytest.mark.e2e
 
@@ -208,18 +209,40 @@ async def test_stream_without_an_announced_call_is_refused(platform, query):
 
 async def _announce(platform: str, number: str) -> tuple[str, str]:
     call_sid = "CA" + secrets.token_hex(16)
-    async with httpx.AsyncClient(base_url=platform) as http:
-        r = await http.post(
-            "/twilio/voice",
-            data={
-                "CallSid": call_sid,
-                "AccountSid": "AC" + "0" * 32,
-                "From": "+15550100999",
-                "To": number,
-            },
-        )
+    form = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": "+15550100999"}
+    with httpx.Client(base_url=platform) as http:
+        r = post_as_twilio(http, "/twilio/voice", form | {"To": number})
     stream_url = r.text.split('Stream url="')[1].split('"')[0].replace("&amp;", "&")
     return call_sid, stream_url
+
+
+def open_stream(stream_url: str, auth_token: str = DEV_TWILIO_AUTH_TOKEN):
+    """The media stream's WebSocket, its upgrade signed as Twilio signs it."""
+    return websockets.connect(
+        stream_url, additional_headers=signed_by_twilio(auth_token, stream_url)
+    )
+
+
+async def test_a_stream_opens_only_with_twilios_signature_for_that_call(platform, tenant):
+    _, mine = await _announce(platform, tenant["number"])
+    _, other = await _announce(platform, tenant["number"])
+    forged = {
+        "unsigned": {},
+        "signed for another call": signed_by_twilio(DEV_TWILIO_AUTH_TOKEN, other),
+        "signed by another account": signed_by_twilio("another-accounts-token", mine),
+    }
+    for why, headers in forged.items():
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(mine, additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 403, why
+    # None of them used the call up: Twilio's own upgrade opens it, and only once.
+    async with open_stream(mine) as ws:
+        await ws.close()
+    with pytest.raises(websockets.InvalidStatus) as replayed:
+        async with open_stream(mine):
+            pass
+    assert replayed.value.response.status_code == 403
 
 
 SILENCE = b"\xff" * 160
@@ -271,9 +294,9 @@ class RawTwilioStream:
 
 async def test_a_stream_url_admits_one_stream_only(platform, tenant):
     _, stream_url = await _announce(platform, tenant["number"])
-    async with websockets.connect(stream_url) as first:
+    async with open_stream(stream_url) as first:
         with pytest.raises(websockets.InvalidStatus):
-            async with websockets.connect(stream_url):
+            async with open_stream(stream_url):
                 pass
         await first.close()
 
@@ -286,7 +309,7 @@ async def test_malformed_media_messages_are_skipped_and_the_call_goes_on(platfor
     ulaw = audioop.lin2ulaw(question, 2)
     frames = [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
 
-    async with websockets.connect(stream_url) as ws:
+    async with open_stream(stream_url) as ws:
         raw = RawTwilioStream(ws, call_sid, stream_url)
         await raw.start()
         for bad in [
@@ -361,7 +384,7 @@ async def test_a_call_keeps_the_agent_version_live_when_it_started(platform):
             json={"name": "Reception", "greeting": "Welcome to version two."},
         )
         assert r.json()["version"] == 2
-    async with websockets.connect(stream_url) as ws:
+    async with open_stream(stream_url) as ws:
         raw = RawTwilioStream(ws, call_sid, stream_url)
         await raw.start()
         events = await raw.timeline_until(

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.caller import Utterance, place_call
-from tests.conftest import AUTH, PlatformProcess, make_tenant
+from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
+from tests.conftest import AUTH, PlatformProcess, make_tenant, post_as_twilio
 
 pytestmark = pytest.mark.e2e
 
@@ -71,12 +72,12 @@ async def phrases_settled(media_url: str) -> dict[str, float]:
         last = now
 
 
-def ring(media_url: str, number: str) -> ET.Element:
-    r = httpx.post(
-        f"{media_url}/twilio/voice",
-        data={"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": "AC" + "1" * 32}
-        | {"From": "+15550100999", "To": number},
-    )
+def ring(media_url: str, number: str, auth_token: str = DEV_TWILIO_AUTH_TOKEN) -> ET.Element:
+    form = {"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": "AC" + "1" * 32}
+    with httpx.Client(base_url=media_url) as http:
+        r = post_as_twilio(
+            http, "/twilio/voice", form | {"From": "+15550100999", "To": number}, auth_token
+        )
     assert r.status_code == 200, r.text
     return ET.fromstring(r.text)
 
@@ -150,6 +151,32 @@ async def test_agent_changes_reach_the_media_process_at_once(planes):
         assert time.monotonic() < deadline, "the released number still reaches the agent"
         await asyncio.sleep(0.05)
     assert "not in service" in ring(media, t["number"]).find("Say").text
+
+
+async def test_a_tenants_new_twilio_token_is_checked_at_once(planes):
+    control, media = planes["control"].url, planes["media"].url
+    with httpx.Client(base_url=control, headers=AUTH) as api:
+        t = make_tenant(api)
+    assert ring(media, t["number"]).find("Connect") is not None  # "no token of its own",
+    # cached for an hour. The tenant moves the number to its own Twilio account:
+    with httpx.Client(base_url=control, headers=AUTH) as api:
+        r = api.put(
+            f"/v1/tenants/{t['id']}/secrets/twilio_auth_token", json={"value": "its-own-token"}
+        )
+        assert r.status_code == 200
+    deadline = time.monotonic() + 5
+    while True:  # the announcement is async
+        with httpx.Client(base_url=media) as http:
+            form = {"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": "AC" + "1" * 32}
+            form |= {"From": "+15550100999", "To": t["number"]}
+            r = post_as_twilio(http, "/twilio/voice", form, "its-own-token")
+        if r.status_code == 200:
+            break
+        assert time.monotonic() < deadline, "the media process still checks the old token"
+        await asyncio.sleep(0.05)
+    with httpx.Client(base_url=media) as http:
+        form["CallSid"] = "CA" + uuid.uuid4().hex
+        assert post_as_twilio(http, "/twilio/voice", form).status_code == 403  # platform's
 
 
 def test_the_internal_api_takes_only_the_service_token(planes):

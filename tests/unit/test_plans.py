@@ -3,14 +3,14 @@ import uuid
 import xml.etree.ElementTree as ET
 
 from media_plane.agent import CallEventRecord
-from tests.conftest import AUTH, make_tenant
+from tests.conftest import AUTH, make_tenant, post_as_twilio
 
 FORM = {"AccountSid": "AC" + "2" * 32, "From": "+15550100999"}
 
 
 def ring(client, number: str, call_sid: str | None = None) -> ET.Element:
     sid = call_sid or "CA" + uuid.uuid4().hex
-    r = client.post("/twilio/voice", data=FORM | {"CallSid": sid, "To": number})
+    r = post_as_twilio(client, "/twilio/voice", FORM | {"CallSid": sid, "To": number})
     assert r.status_code == 200
     return ET.fromstring(r.text)
 

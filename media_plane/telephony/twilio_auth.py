@@ -1,0 +1,63 @@
+"""Is this request Twilio's? Every webhook and every media stream's WebSocket upgrade
+carries ``X-Twilio-Signature``: an HMAC (Twilio's documented scheme, checked here by its
+own SDK's ``RequestValidator``) over the URL Twilio requested and, for a form post, its
+sorted fields, keyed with the auth token of the account that owns the number.
+
+Which token: the tenant's own (its secret ``twilio_auth_token``, when it brings its own
+Twilio account), else the platform's (``SWITCHBOARD_TWILIO_AUTH_TOKEN``). Which URL: the
+one Twilio was given, i.e. under ``SWITCHBOARD_PUBLIC_URL`` behind a proxy, not the
+address the request reached this process at.
+
+A request that fails gets 403 and one log line (never the signature or the token), and
+nothing else happens: no call is announced, no stream admitted, no pipeline started.
+"""
+
+from collections.abc import Mapping
+
+from fastapi import Request, WebSocket
+from loguru import logger
+from twilio.request_validator import RequestValidator
+
+from control_plane.kit.errors import Forbidden
+from media_plane.agent import ControlPlanePort
+
+TENANT_TOKEN = "twilio_auth_token"  # the secret's name
+HEADER = "X-Twilio-Signature"
+
+
+def url_as_twilio_saw(connection: Request | WebSocket) -> str:
+    """The URL Twilio signed: the public base (or this request's own), the path and the
+    query, with a ``ws(s)`` scheme for a media stream as the ``<Stream url>`` had it."""
+    configured = connection.app.state.settings.public_url
+    base = str(configured).rstrip("/") if configured else str(connection.base_url).rstrip("/")
+    if isinstance(connection, WebSocket):
+        base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    url = base + connection.url.path
+    return f"{url}?{connection.url.query}" if connection.url.query else url
+
+
+async def auth_token(
+    connection: Request | WebSocket, port: ControlPlanePort, tenant_id: str | None
+) -> str | None:
+    own = await port.secret(tenant_id, TENANT_TOKEN) if tenant_id else None
+    return own or connection.app.state.settings.twilio_auth_token or None
+
+
+async def verify(
+    connection: Request | WebSocket,
+    port: ControlPlanePort,
+    tenant_id: str | None,
+    form: Mapping[str, str] | None = None,
+) -> None:
+    """Raise 403 unless the request is signed by the account ``tenant_id``'s numbers are
+    on (for an unknown number, the platform's)."""
+    signature = connection.headers.get(HEADER)
+    token = await auth_token(connection, port, tenant_id)
+    url = url_as_twilio_saw(connection)
+    if signature and token and RequestValidator(token).validate(url, form or {}, signature):
+        return
+    why = "unsigned" if not signature else ("no auth token" if not token else "bad signature")
+    logger.bind(tenant_id=tenant_id).warning(
+        "twilio.request_refused", path=connection.url.path, why=why
+    )
+    raise Forbidden("not a request signed by Twilio")
