@@ -16,6 +16,7 @@ from loguru import logger
 from media_plane.agent import AgentConfig, CallEventRecord
 from media_plane.audio_meter import InboundAudioMeter
 from media_plane.events import EventSink
+from media_plane.providers.credentials import Credentials
 from media_plane.recording import CallRecorder
 
 PENDING_TTL_SECS = 60.0  # a provider opens the stream within seconds of the webhook
@@ -27,6 +28,14 @@ def new_call_id() -> str:
     return "call_" + secrets.token_urlsafe(24)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a call needs before its stream opens, made ready at the webhook."""
+
+    key_terms: frozenset[str]  # words the STT should favour (the tenant's documents')
+    credentials: Credentials  # its cloud providers' keys
+
+
 @dataclass
 class Call:
     call_id: str
@@ -35,7 +44,7 @@ class Call:
     number: str | None = None  # the tenant's number that was called
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
-    prepared: asyncio.Task[frozenset[str]] | None = None  # greeting ready, key terms
+    prepared: asyncio.Task[Prepared] | None = None
     recorder: CallRecorder | None = None
     audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
     _seq: int = 0

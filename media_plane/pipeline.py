@@ -11,7 +11,10 @@ decided by VAD silence plus a short speech timeout rather than Smart Turn v3, wh
 not work on 8 kHz input (pipecat issue 3844).
 """
 
+from dataclasses import replace
+
 from fastapi import WebSocket
+from loguru import logger
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     Frame,
@@ -39,9 +42,15 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from media_plane.agent import ControlPlanePort
-from media_plane.calls import Call
+from media_plane.calls import Call, Prepared
 from media_plane.latency import TurnLatency
-from media_plane.providers.factory import CALL_SAMPLE_RATE, make_llm, make_stt, make_tts
+from media_plane.providers.factory import (
+    CALL_SAMPLE_RATE,
+    MissingKey,
+    make_llm,
+    make_stt,
+    make_tts,
+)
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
@@ -119,7 +128,7 @@ def build_call_worker(
     websocket: WebSocket,
     stream_sid: str,
     port: ControlPlanePort,
-    key_terms: frozenset[str] = frozenset(),
+    prepared: Prepared,
 ) -> tuple[PipelineWorker, FastAPIWebsocketTransport]:
     agent = call.agent
     serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call)
@@ -133,7 +142,17 @@ def build_call_worker(
             allowed_origins=[],  # providers send no Origin; admission is by call id
         ),
     )
-    stt = make_stt(agent, key_terms)
+    try:
+        stt = make_stt(agent, prepared.key_terms, prepared.credentials)
+    except MissingKey as missing:
+        # The caller is still heard, by the offline recogniser; the operator sees why.
+        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
+            "call.provider_fallback", role="stt", provider=missing.provider
+        )
+        call.record("provider.fallback", role="stt", provider=missing.provider, reason=str(missing))
+        stt = make_stt(
+            replace(agent, providers=agent.providers | {"stt": "offline"}), prepared.key_terms
+        )
     llm = make_llm(agent)
     tts = make_tts(agent)
     register_tools(llm, call, port)

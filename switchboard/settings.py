@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     # Where models built from installed packages are cached (the int8 ONNX encoder), shared
     # by every data_dir on the machine.
     model_cache_dir: Path = Path.home() / ".cache" / "switchboard" / "models"
+    # Cloud providers (docs/providers.md): the platform's API key for each, used for
+    # tenants that have not stored their own (secret "<provider>_api_key"), and where each
+    # is reached (unset: the provider's own endpoint; set: a self-hosted or test server).
+    deepgram_api_key: str | None = None
+    deepgram_url: str | None = None
     # Twilio signs every webhook and media stream with an account's auth token. A tenant
     # with its own Twilio account stores its token as the secret "twilio_auth_token";
     # numbers on the platform's account are checked with this one. Empty: the platform

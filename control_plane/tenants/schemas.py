@@ -16,11 +16,12 @@ ALL_TOOLS: list[ToolName] = [
 
 class ProviderChoice(BaseModel):
     """Which engine serves each role. "offline" is the embedded default for all three;
-    "benchmark" answers at once with fixed content, for load tests."""
+    "benchmark" answers at once with fixed content, for load tests; the cloud providers
+    are in docs/providers.md."""
 
     model_config = ConfigDict(extra="forbid")
 
-    stt: Literal["offline", "benchmark"] = "offline"
+    stt: Literal["offline", "benchmark", "deepgram"] = "offline"
     llm: Literal["offline", "benchmark"] = "offline"
     tts: Literal["offline", "benchmark"] = "offline"
 

@@ -14,25 +14,63 @@ from media_plane.providers.benchmark import (
     BenchmarkTTSService,
 )
 from media_plane.providers.calibration import calibrate_recogniser
+from media_plane.providers.credentials import Credentials
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.offline_tts import OfflineTTSService, synthesize_cached
 from media_plane.providers.recogniser import RECOGNISER
 
 CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipeline.py)
+NO_CREDENTIALS = Credentials()
 
 
 class UnknownProvider(ValueError):
     pass
 
 
-def make_stt(agent: AgentConfig, key_terms: frozenset[str] = frozenset()) -> STTService:
+class MissingKey(LookupError):
+    """The agent names a cloud provider that neither the tenant nor the platform has a
+    key for."""
+
+    def __init__(self, provider: str):
+        super().__init__(f"no API key for {provider}")
+        self.provider = provider
+
+
+def make_stt(
+    agent: AgentConfig,
+    key_terms: frozenset[str] = frozenset(),
+    credentials: Credentials = NO_CREDENTIALS,
+) -> STTService:
     choice = agent.providers.get("stt", "offline")
     if choice == "offline":
         return OfflineSTTService(key_terms=key_terms)
     if choice == "benchmark":
         return BenchmarkSTTService()
+    if choice == "deepgram":
+        return _deepgram(agent, credentials)
     raise UnknownProvider(f"unknown STT provider {choice!r}")
+
+
+def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:
+    from pipecat.services.deepgram.stt import DeepgramSTTService  # its SDK: only if used
+
+    key = credentials.keys.get("deepgram")
+    if key is None:
+        raise MissingKey("deepgram")
+    return DeepgramSTTService(
+        api_key=key,
+        base_url=credentials.urls.get("deepgram", ""),
+        encoding="linear16",
+        sample_rate=CALL_SAMPLE_RATE,
+        settings=DeepgramSTTService.Settings(
+            model="nova-3",
+            language=agent.language,
+            interim_results=True,  # interim words let a barge-in count before the final
+            punctuate=True,
+            smart_format=True,
+        ),
+    )
 
 
 def make_llm(agent: AgentConfig) -> LLMService:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import time
-from pathlib import Path
 from typing import Annotated
 from xml.sax.saxutils import escape, quoteattr
 
@@ -25,8 +24,9 @@ from pipecat.workers.runner import WorkerRunner
 
 from control_plane.kit.errors import DomainError
 from media_plane.agent import AgentConfig, ControlPlanePort, ControlPlaneUnavailable
-from media_plane.calls import Call
+from media_plane.calls import Call, Prepared
 from media_plane.pipeline import build_call_worker
+from media_plane.providers.credentials import credentials_for
 from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
 from media_plane.telephony import twilio_auth
@@ -103,7 +103,7 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     # The stream opens a moment after this answer: use that moment to have what the call
     # needs ready, so the greeting starts as soon as the stream does.
     call.prepared = asyncio.create_task(
-        prepare(agent, request.app.state.port, request.app.state.settings.model_cache_dir)
+        prepare(agent, request.app.state.port, request.app.state.settings)
     )
     base = _public_base(request)
     ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
@@ -117,24 +117,24 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     )
 
 
-async def prepare(
-    agent: AgentConfig, port: ControlPlanePort, model_cache_dir: Path
-) -> frozenset[str]:
+async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepared:
     """What a call needs before its stream opens: its models loaded and the greeting's
-    audio ready, and the words its recogniser should listen for (the tenant's documents'
-    key terms)."""
-    terms, warmed = await asyncio.gather(
+    audio ready, the words its recogniser should listen for (the tenant's documents' key
+    terms), and its cloud providers' keys."""
+    terms, credentials, warmed = await asyncio.gather(
         port.key_terms(agent.tenant_id),
-        ready_agent(agent, model_cache_dir),
+        credentials_for(agent, port, settings),
+        ready_agent(agent, settings.model_cache_dir),
         return_exceptions=True,
     )
     if isinstance(warmed, BaseException):
         # The call goes ahead: its services load what they need when asked (or fail then,
         # with a spoken fallback), just not ahead of time.
         logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning("call.not_ready_ahead")
-    if isinstance(terms, BaseException):
-        raise terms
-    return terms | INTENT_KEY_TERMS
+    for failed in (terms, credentials):
+        if isinstance(failed, BaseException):
+            raise failed
+    return Prepared(terms | INTENT_KEY_TERMS, credentials)
 
 
 @router.post("/twilio/stream-ended", response_class=Response)
@@ -229,10 +229,8 @@ async def run_call(call: Call, websocket: WebSocket, stream_sid: str) -> None:
     log.info("call.started")
     end_reason = "agent_ended"
     try:
-        terms = await (
-            call.prepared or prepare(call.agent, port, app.state.settings.model_cache_dir)
-        )
-        worker, transport = build_call_worker(call, websocket, stream_sid, port, terms)
+        prepared = await (call.prepared or prepare(call.agent, port, app.state.settings))
+        worker, transport = build_call_worker(call, websocket, stream_sid, port, prepared)
 
         @transport.event_handler("on_client_connected")
         async def _connected(_transport, _ws):

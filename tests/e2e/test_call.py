@@ -177,6 +177,18 @@ async def test_caller_interrupting_makes_the_agent_stop(platform, tenant):
     assert interruption.tools == ["search_knowledge"]
 
 
+async def test_an_agent_on_a_cloud_provider_without_a_key_is_still_heard(platform):
+    with httpx.Client(base_url=platform) as api:  # this platform has no Deepgram key
+        t = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"})
+    report = await place_call(
+        platform, t["number"], [Utterance("Where can I park?")], token=TOKEN, tenant_id=t["id"]
+    )
+    assert report.turns[1].tools == ["search_knowledge"]  # heard, by the offline recogniser
+    events = await wait_for_end(platform, t["id"], report.call_id)
+    (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
+    assert fallback == {"role": "stt", "provider": "deepgram", "reason": "no API key for deepgram"}
+
+
 async def test_agent_ends_the_call_when_the_caller_says_goodbye(platform, tenant):
     report = await place_call(
         platform,

@@ -1,0 +1,33 @@
+"""What a call's cloud providers are reached with: each provider's API key (the tenant's
+own, its secret ``<provider>_api_key``, else the platform's ``SWITCHBOARD_<PROVIDER>_API_KEY``)
+and, where the operator set one, its base URL (a self-hosted or test server)."""
+
+from dataclasses import dataclass, field
+
+from media_plane.agent import AgentConfig, ControlPlanePort
+
+CLOUD_PROVIDERS = ("deepgram",)  # those that need a key
+
+
+@dataclass(frozen=True)
+class Credentials:
+    keys: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # keys never reach a log line
+        return f"Credentials(providers={sorted(self.keys)}, urls={self.urls})"
+
+
+async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) -> Credentials:
+    """Only for the providers the agent uses, looked up when its call is announced."""
+    used = {p for p in agent.providers.values() if p in CLOUD_PROVIDERS}
+    keys, urls = {}, {}
+    for provider in sorted(used):
+        key = await port.secret(agent.tenant_id, f"{provider}_api_key")
+        key = key or getattr(settings, f"{provider}_api_key", None)
+        if key:
+            keys[provider] = key
+        url = getattr(settings, f"{provider}_url", None)
+        if url:
+            urls[provider] = str(url)
+    return Credentials(keys, urls)
