@@ -11,7 +11,9 @@ decided by VAD silence plus a short speech timeout rather than Smart Turn v3, wh
 not work on 8 kHz input (pipecat issue 3844).
 """
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from fastapi import WebSocket
 from loguru import logger
@@ -41,7 +43,7 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from media_plane.agent import ControlPlanePort
+from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.latency import TurnLatency
 from media_plane.providers.factory import (
@@ -123,6 +125,23 @@ class PlaybackMarks(FrameProcessor):
             await self.push_frame(OutputTransportMessageFrame(message=mark))
 
 
+S = TypeVar("S")
+
+
+def _or_offline(call: Call, role: str, make: Callable[[AgentConfig], S]) -> S:
+    """The agent's provider for ``role``, or the offline one when neither the tenant nor
+    the platform has a key for it: the caller is still served, and the operator sees why
+    (a log line and a ``provider.fallback`` event on the call's timeline)."""
+    try:
+        return make(call.agent)
+    except MissingKey as missing:
+        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
+            "call.provider_fallback", role=role, provider=missing.provider
+        )
+        call.record("provider.fallback", role=role, provider=missing.provider, reason=str(missing))
+        return make(replace(call.agent, providers=call.agent.providers | {role: "offline"}))
+
+
 def build_call_worker(
     call: Call,
     websocket: WebSocket,
@@ -142,18 +161,8 @@ def build_call_worker(
             allowed_origins=[],  # providers send no Origin; admission is by call id
         ),
     )
-    try:
-        stt = make_stt(agent, prepared.key_terms, prepared.credentials)
-    except MissingKey as missing:
-        # The caller is still heard, by the offline recogniser; the operator sees why.
-        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
-            "call.provider_fallback", role="stt", provider=missing.provider
-        )
-        call.record("provider.fallback", role="stt", provider=missing.provider, reason=str(missing))
-        stt = make_stt(
-            replace(agent, providers=agent.providers | {"stt": "offline"}), prepared.key_terms
-        )
-    llm = make_llm(agent)
+    stt = _or_offline(call, "stt", lambda a: make_stt(a, prepared.key_terms, prepared.credentials))
+    llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials))
     tts = make_tts(agent)
     register_tools(llm, call, port)
     if agent.record_calls:

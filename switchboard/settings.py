@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # is reached (unset: the provider's own endpoint; set: a self-hosted or test server).
     deepgram_api_key: str | None = None
     deepgram_url: str | None = None
+    anthropic_api_key: str | None = None
+    anthropic_url: str | None = None
     # Twilio signs every webhook and media stream with an account's auth token. A tenant
     # with its own Twilio account stores its token as the secret "twilio_auth_token";
     # numbers on the platform's account are checked with this one. Empty: the platform

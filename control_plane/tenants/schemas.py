@@ -22,7 +22,7 @@ class ProviderChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stt: Literal["offline", "benchmark", "deepgram"] = "offline"
-    llm: Literal["offline", "benchmark"] = "offline"
+    llm: Literal["offline", "benchmark", "anthropic"] = "offline"
     tts: Literal["offline", "benchmark"] = "offline"
 
 

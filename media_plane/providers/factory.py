@@ -22,6 +22,7 @@ from media_plane.providers.recogniser import RECOGNISER
 
 CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipeline.py)
 NO_CREDENTIALS = Credentials()
+ANTHROPIC_MODEL = "claude-haiku-4-5"  # the fast model: a live turn waits on its first token
 
 
 class UnknownProvider(ValueError):
@@ -73,13 +74,35 @@ def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:
     )
 
 
-def make_llm(agent: AgentConfig) -> LLMService:
+def make_llm(agent: AgentConfig, credentials: Credentials = NO_CREDENTIALS) -> LLMService:
     choice = agent.providers.get("llm", "offline")
     if choice == "offline":
         return OfflineDialogueEngine()
     if choice == "benchmark":
         return BenchmarkLLMService()
+    if choice == "anthropic":
+        return _anthropic(credentials)
     raise UnknownProvider(f"unknown LLM provider {choice!r}")
+
+
+def _anthropic(credentials: Credentials) -> LLMService:
+    from anthropic import AsyncAnthropic  # its SDK: only if used
+    from pipecat.services.anthropic.llm import AnthropicLLMService
+
+    key = credentials.keys.get("anthropic")
+    if key is None:
+        raise MissingKey("anthropic")
+    return AnthropicLLMService(
+        api_key=key,
+        client=AsyncAnthropic(api_key=key, base_url=credentials.urls.get("anthropic")),
+        settings=AnthropicLLMService.Settings(
+            model=ANTHROPIC_MODEL,
+            # The persona and tool definitions are the same every turn: cached, they
+            # are neither paid for nor waited on again.
+            enable_prompt_caching=True,
+            max_tokens=1024,  # a phone reply is a few sentences
+        ),
+    )
 
 
 def make_tts(agent: AgentConfig) -> TTSService:

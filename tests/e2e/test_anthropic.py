@@ -1,0 +1,63 @@
+"""Calls whose agent thinks with Claude: Pipecat's ``AnthropicLLMService`` and the
+official ``anthropic`` SDK beneath it, against the Anthropic test server (streamed SSE,
+``tool_use`` blocks), in a platform configured only by settings."""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from switchboard.caller import Utterance, place_call
+from switchboard.demo.run import free_port
+from tests.conftest import TOKEN, PlatformProcess, make_tenant
+from tests.e2e.test_call import DOCUMENT, wait_for_end
+from tests.servers import LiveServer
+from tests.servers.anthropic import anthropic_app
+
+pytestmark = pytest.mark.e2e
+
+PLATFORM_KEY = "the-platforms-anthropic-key"
+
+
+@pytest.fixture(scope="module")
+def anthropic() -> Iterator[LiveServer]:
+    with LiveServer(anthropic_app({PLATFORM_KEY}), free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def platform(anthropic: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process = PlatformProcess(
+        tmp_path_factory.mktemp("anthropic-platform"),
+        anthropic_api_key=PLATFORM_KEY,
+        anthropic_url=anthropic.url,
+    )
+    try:
+        yield process.url
+    finally:
+        process.stop()
+
+
+async def test_claude_answers_from_the_tenants_documents_with_its_tools(platform, anthropic):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    assert report.turns[1].tools == ["search_knowledge"]
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
+    assert any("Mill Lane" in text for text in spoken), spoken
+    asked, answered = anthropic.app.state.requests[-2:]  # the question, then the tool result
+    assert asked["model"] == answered["model"] == "claude-haiku-4-5"
+    assert asked["stream"] is True
+    # The tools the agent may use, as Anthropic tool definitions.
+    assert {t["name"] for t in asked["tools"]} >= {"search_knowledge", "end_call"}
+    # The persona and tools are cached across turns: prompt caching is on.
+    assert "cache_control" in str(asked["system"]) or "cache_control" in str(asked["tools"])
+    results = [
+        b for m in answered["messages"] if isinstance(m["content"], list)
+        for b in m["content"] if b.get("type") == "tool_result"
+    ]  # fmt: skip
+    assert results and "Mill Lane" in str(results[-1]["content"])
