@@ -25,6 +25,7 @@ from pipecat.frames.frames import (
     TTSStoppedFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
@@ -46,6 +47,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.latency import TurnLatency
+from media_plane.providers.credentials import CLOUD_PROVIDERS
 from media_plane.providers.factory import (
     CALL_SAMPLE_RATE,
     MissingKey,
@@ -53,6 +55,7 @@ from media_plane.providers.factory import (
     make_stt,
     make_tts,
 )
+from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
@@ -142,6 +145,29 @@ def _or_offline(call: Call, role: str, make: Callable[[AgentConfig], S]) -> S:
         return make(replace(call.agent, providers=call.agent.providers | {role: "offline"}))
 
 
+def _stt(call: Call, prepared: Prepared) -> FrameProcessor:
+    """The agent's STT, and behind a cloud one the offline recogniser on standby: if the
+    provider gives up (a refused key, a connection that will not stay up), Pipecat's
+    failover switcher moves the call to it, and the caller is still heard."""
+    stt = _or_offline(call, "stt", lambda a: make_stt(a, prepared.key_terms, prepared.credentials))
+    provider = call.agent.providers.get("stt", "offline")
+    if provider not in CLOUD_PROVIDERS or isinstance(stt, OfflineSTTService):
+        return stt
+    switcher = ServiceSwitcher(
+        services=[stt, OfflineSTTService(key_terms=prepared.key_terms)],
+        strategy_type=ServiceSwitcherStrategyFailover,
+    )
+
+    @switcher.strategy.event_handler("on_service_switched")
+    async def _switched(_strategy, service):
+        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
+            "call.provider_fallback", role="stt", provider=provider
+        )
+        call.record("provider.fallback", role="stt", provider=provider, reason="failed")
+
+    return switcher
+
+
 def build_call_worker(
     call: Call,
     websocket: WebSocket,
@@ -158,10 +184,10 @@ def build_call_worker(
             audio_out_enabled=True,
             add_wav_header=False,
             serializer=serializer,
-            allowed_origins=[],  # providers send no Origin; admission is by call id
+            allowed_origins=[],  # providers send no Origin; admission is by signed call id
         ),
     )
-    stt = _or_offline(call, "stt", lambda a: make_stt(a, prepared.key_terms, prepared.credentials))
+    stt = _stt(call, prepared)
     llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials))
     tts = make_tts(agent)
     register_tools(llm, call, port)

@@ -75,7 +75,8 @@ class OfflineSTTService(STTService):
     async def start(self, frame: StartFrame):
         await super().start(frame)
         self._loop = asyncio.get_running_loop()
-        self._open()
+        # The recogniser session opens at the caller's first utterance: as a cloud STT's
+        # standby (pipeline.py) this service may never hear one, and holds no decoder.
 
     async def stop(self, frame: EndFrame):
         await super().stop(frame)
@@ -107,7 +108,7 @@ class OfflineSTTService(STTService):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, VADUserStartedSpeakingFrame) and not self._in_utterance:
             if self._session is None and self._loop is not None:
-                self._open()  # the recogniser process was lost: a new one for this utterance
+                self._open()  # the first utterance, or the recogniser process was lost
             self._in_utterance = True
             if self._session is not None:
                 self._session.start(b"".join(self._pre_roll))

@@ -53,11 +53,6 @@ def twiml(body: str) -> Response:
     return Response(content=xml, media_type="application/xml")
 
 
-def _public_base(request: Request) -> str:
-    configured = request.app.state.settings.public_url
-    return str(configured).rstrip("/") if configured else str(request.base_url).rstrip("/")
-
-
 @router.post("/twilio/voice", response_class=Response)
 async def voice_webhook(
     request: Request,
@@ -105,7 +100,7 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     call.prepared = asyncio.create_task(
         prepare(agent, request.app.state.port, request.app.state.settings)
     )
-    base = _public_base(request)
+    base = twilio_auth.public_base(request)
     ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
     action_url = f"{base}/twilio/stream-ended?call_id={call.call_id}"

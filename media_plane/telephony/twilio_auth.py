@@ -25,11 +25,16 @@ TENANT_TOKEN = "twilio_auth_token"  # the secret's name
 HEADER = "X-Twilio-Signature"
 
 
-def url_as_twilio_saw(connection: Request | WebSocket) -> str:
-    """The URL Twilio signed: the public base (or this request's own), the path and the
-    query, with a ``ws(s)`` scheme for a media stream as the ``<Stream url>`` had it."""
+def public_base(connection: Request | WebSocket) -> str:
+    """Where Twilio reaches us: the configured public URL, else this request's own base."""
     configured = connection.app.state.settings.public_url
-    base = str(configured).rstrip("/") if configured else str(connection.base_url).rstrip("/")
+    return str(configured).rstrip("/") if configured else str(connection.base_url).rstrip("/")
+
+
+def url_as_twilio_saw(connection: Request | WebSocket) -> str:
+    """The URL Twilio signed: the public base, the path and the query, with a ``ws(s)``
+    scheme for a media stream as the ``<Stream url>`` had it."""
+    base = public_base(connection)
     if isinstance(connection, WebSocket):
         base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     url = base + connection.url.path

@@ -61,3 +61,18 @@ async def test_claude_answers_from_the_tenants_documents_with_its_tools(platform
         for b in m["content"] if b.get("type") == "tool_result"
     ]  # fmt: skip
     assert results and "Mill Lane" in str(results[-1]["content"])
+
+
+async def test_claude_overloaded_or_rate_limited_is_retried_within_the_turn(platform, anthropic):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
+    anthropic.app.state.failures = [529, 429]  # the question's first two attempts
+    before = len(anthropic.app.state.requests)
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    assert report.turns[1].tools == ["search_knowledge"]  # answered all the same
+    assert len(anthropic.app.state.requests) - before == 4  # 2 refused, question, result
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")

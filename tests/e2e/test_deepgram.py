@@ -21,13 +21,15 @@ pytestmark = pytest.mark.e2e
 
 PLATFORM_KEY = "the-platforms-deepgram-key"
 TENANT_KEY = "a-tenants-own-deepgram-key"
+FLAKY_KEY = "a-key-whose-first-connection-drops"
 
 
 @pytest.fixture(scope="module")
 def deepgram() -> Iterator[LiveServer]:
     recogniser = Recogniser()  # the test server's own ears
     calibrate_recogniser(Settings(_env_file=None).model_cache_dir, recogniser)
-    with LiveServer(deepgram_app({PLATFORM_KEY, TENANT_KEY}, recogniser), free_port()) as server:
+    app = deepgram_app({PLATFORM_KEY, TENANT_KEY, FLAKY_KEY}, recogniser, frozenset({FLAKY_KEY}))
+    with LiveServer(app, free_port()) as server:
         yield server
 
 
@@ -44,13 +46,29 @@ def platform(deepgram: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> 
         process.stop()
 
 
-async def call_and_hear(platform: str, tenant: dict) -> list[dict]:
+async def call_and_hear(
+    platform: str, tenant: dict, questions: tuple[str, ...] = ("Where can I park?",)
+) -> list[dict]:
     report = await place_call(
-        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        platform, tenant["number"], [Utterance(q) for q in questions], token=TOKEN,
         tenant_id=tenant["id"],
     )  # fmt: skip
-    assert report.turns[1].tools == ["search_knowledge"], report.turns
+    for turn in report.turns[1:]:
+        assert turn.tools == ["search_knowledge"], report.turns
     return await wait_for_end(platform, tenant["id"], report.call_id)
+
+
+def deepgram_tenant(platform: str, key: str | None = None) -> dict:
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"})
+        if key is not None:
+            r = api.put(
+                f"/v1/tenants/{tenant['id']}/secrets/deepgram_api_key",
+                json={"value": key},
+                headers=AUTH,
+            )
+            assert r.status_code == 200
+    return tenant
 
 
 async def test_a_caller_is_heard_through_deepgram(platform, deepgram):
@@ -71,12 +89,26 @@ async def test_a_caller_is_heard_through_deepgram(platform, deepgram):
 
 
 async def test_a_tenants_own_deepgram_key_is_used_for_its_calls(platform, deepgram):
-    with httpx.Client(base_url=platform) as api:
-        tenant = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"})
-    async with httpx.AsyncClient(base_url=platform, headers=AUTH) as api:
-        r = await api.put(
-            f"/v1/tenants/{tenant['id']}/secrets/deepgram_api_key", json={"value": TENANT_KEY}
-        )
-        assert r.status_code == 200
+    tenant = deepgram_tenant(platform, TENANT_KEY)
     await call_and_hear(platform, tenant)
     assert deepgram.app.state.connections[-1]["key"] == TENANT_KEY
+
+
+async def test_a_connection_lost_mid_call_is_reopened_and_the_call_goes_on(platform, deepgram):
+    tenant = deepgram_tenant(platform, FLAKY_KEY)
+    events = await call_and_hear(platform, tenant, ("Where can I park?", "Where can I park?"))
+    # The first answer closed the connection; Pipecat reconnected, and Deepgram (not the
+    # standby) heard the second question.
+    assert [c["key"] for c in deepgram.app.state.connections].count(FLAKY_KEY) == 2
+    assert not [e for e in events if e["kind"] == "provider.fallback"]
+    heard = [e["data"]["text"] for e in events if e["kind"] == "turn.user"]
+    assert len(heard) == 2 and all("park" in text.split() for text in heard), heard
+
+
+async def test_a_refused_key_fails_over_to_the_offline_recogniser(platform, deepgram):
+    tenant = deepgram_tenant(platform, "a-revoked-key")
+    before = len(deepgram.app.state.connections)
+    events = await call_and_hear(platform, tenant)  # heard all the same
+    assert len(deepgram.app.state.connections) == before  # Deepgram refused every attempt
+    (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
+    assert fallback == {"role": "stt", "provider": "deepgram", "reason": "failed"}

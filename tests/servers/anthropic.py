@@ -11,6 +11,10 @@ Anthropic documents it, for Pipecat's ``AnthropicLLMService`` through the offici
   ``input_json_delta``) / ``content_block_stop``, then ``message_delta`` with the
   ``stop_reason`` (``end_turn`` or ``tool_use``) and ``message_stop``.
 
+Fault injection: ``app.state.failures`` is a list of HTTP statuses the next requests get
+instead of an answer (429 ``rate_limit_error``, 529 ``overloaded_error``, 500
+``api_error``), one each, as Anthropic sends them.
+
 What to answer is decided by the offline dialogue engine from the same conversation
 (translated to the chat shape it reads), so a call through this server behaves like a
 call with a model that uses its tools: it searches the tenant's documents, books, hands
@@ -84,9 +88,13 @@ def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
 
 
+FAILURES = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+
+
 def anthropic_app(api_keys: set[str]) -> FastAPI:
     app = FastAPI()
     app.state.requests = []
+    app.state.failures = []
 
     @app.post("/v1/messages")
     async def messages(request: Request):
@@ -94,6 +102,9 @@ def anthropic_app(api_keys: set[str]) -> FastAPI:
             return _error(401, "authentication_error", "invalid x-api-key")
         body = await request.json()
         app.state.requests.append(body)
+        if app.state.failures:
+            status = app.state.failures.pop(0)
+            return _error(status, FAILURES[status], "injected failure")
         if not body.get("stream"):
             return _error(400, "invalid_request_error", "this server streams only")
         reply = decide(as_chat(body["messages"]), [t["name"] for t in body.get("tools", [])])

@@ -10,6 +10,10 @@ for Pipecat's ``DeepgramSTTService`` through the official ``deepgram-sdk``.
   the final ``Results`` of the audio so far, ``from_finalize: true``) and ``CloseStream``
   (answered with ``Metadata``, then the socket closes).
 
+Fault injection: a connection made with one of ``drops_once`` keys is closed by the
+server (1011, as on an internal error) right after its first final result, the first
+time that key connects, like a connection lost mid-call.
+
 What was said comes from the offline recogniser (PocketSphinx), so a caller's words reach
 the platform as an STT would hear them, not as a script says they were.
 """
@@ -61,9 +65,12 @@ def results(transcript: str, start: float, duration: float, **flags: bool) -> di
     }
 
 
-def deepgram_app(api_keys: set[str], recogniser: Recogniser) -> FastAPI:
+def deepgram_app(
+    api_keys: set[str], recogniser: Recogniser, drops_once: frozenset[str] = frozenset()
+) -> FastAPI:
     app = FastAPI()
     app.state.connections = []  # each connection's key and query, as the SDK sent them
+    dropped: set[str] = set()
 
     @app.websocket("/v1/listen")
     async def listen(websocket: WebSocket):
@@ -116,6 +123,10 @@ def deepgram_app(api_keys: set[str], recogniser: Recogniser) -> FastAPI:
                 control = json.loads(message.get("text") or "{}")
                 if control.get("type") == "Finalize":
                     await final(speech_final=True, from_finalize=True)
+                    if key in drops_once and key not in dropped:
+                        dropped.add(key)
+                        await websocket.close(code=1011)
+                        return
                 elif control.get("type") == "CloseStream":
                     await websocket.send_text(
                         json.dumps(
