@@ -21,9 +21,11 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
+    LLMRunFrame,
     OutputTransportMessageFrame,
     TTSStoppedFrame,
 )
+from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -33,6 +35,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.llm_service import LLMService
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketInputTransport,
     FastAPIWebsocketParams,
@@ -55,6 +58,7 @@ from media_plane.providers.factory import (
     make_stt,
     make_tts,
 )
+from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
@@ -157,15 +161,31 @@ def _stt(call: Call, prepared: Prepared) -> FrameProcessor:
         services=[stt, OfflineSTTService(key_terms=prepared.key_terms)],
         strategy_type=ServiceSwitcherStrategyFailover,
     )
+    _record_failover(call, "stt", provider, switcher)
+    return switcher
 
+
+def _llm(call: Call, prepared: Prepared) -> tuple[FrameProcessor, list[LLMService]]:
+    """The agent's LLM (and the services behind it): behind a cloud one the offline
+    dialogue engine stands by, and takes the call over if the provider gives up (a
+    refused key), so the caller is still answered from the tenant's documents."""
+    llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials))
+    provider = call.agent.providers.get("llm", "offline")
+    if provider not in CLOUD_PROVIDERS or isinstance(llm, OfflineDialogueEngine):
+        return llm, [llm]
+    models = [llm, OfflineDialogueEngine()]
+    switcher = LLMSwitcher(llms=models, strategy_type=ServiceSwitcherStrategyFailover)
+    _record_failover(call, "llm", provider, switcher)
+    return switcher, models
+
+
+def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwitcher) -> None:
     @switcher.strategy.event_handler("on_service_switched")
     async def _switched(_strategy, service):
         logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
-            "call.provider_fallback", role="stt", provider=provider
+            "call.provider_fallback", role=role, provider=provider
         )
-        call.record("provider.fallback", role="stt", provider=provider, reason="failed")
-
-    return switcher
+        call.record("provider.fallback", role=role, provider=provider, reason="failed")
 
 
 def build_call_worker(
@@ -188,7 +208,7 @@ def build_call_worker(
         ),
     )
     stt = _stt(call, prepared)
-    llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials))
+    llm, models = _llm(call, prepared)
     tts = make_tts(agent)
     register_tools(llm, call, port)
     if agent.record_calls:
@@ -239,6 +259,13 @@ def build_call_worker(
         conversation_id=call.call_id,
     )
 
+    if isinstance(llm, LLMSwitcher):
+
+        @llm.strategy.event_handler("on_service_switched")
+        async def _answer_again(_strategy, _service):
+            # The turn the failed provider dropped is answered by the one taking over.
+            await worker.queue_frames([LLMRunFrame()])
+
     @aggregators.user().event_handler("on_user_turn_stopped")
     async def _user_turn(_aggregator, _strategy, message):
         call.record("turn.user", text=getattr(message, "content", None))
@@ -251,9 +278,11 @@ def build_call_worker(
             interrupted=bool(getattr(message, "interrupted", False)),
         )
 
-    @llm.event_handler("on_function_calls_started")
     async def _tools(_llm, function_calls):
         for fc in function_calls:
             call.record("tool.called", name=fc.function_name, arguments=dict(fc.arguments))
+
+    for model in models:
+        model.add_event_handler("on_function_calls_started", _tools)
 
     return worker, transport

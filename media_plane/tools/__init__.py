@@ -7,6 +7,7 @@ from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties
+from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.services.llm_service import FunctionCallParams, LLMService
 
 from media_plane.agent import ControlPlanePort
@@ -51,7 +52,7 @@ def tools_schema(enabled: tuple[str, ...]) -> ToolsSchema:
     return ToolsSchema(standard_tools=[SCHEMAS[name] for name in enabled if name in SCHEMAS])
 
 
-def register_tools(llm: LLMService, call: Call, port: ControlPlanePort) -> None:
+def register_tools(llm: LLMService | LLMSwitcher, call: Call, port: ControlPlanePort) -> None:
     log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
 
     async def done(params: FunctionCallParams, result: dict[str, Any], **props: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port
-from tests.conftest import TOKEN, PlatformProcess, make_tenant
+from tests.conftest import AUTH, TOKEN, PlatformProcess, make_tenant
 from tests.e2e.test_call import DOCUMENT, wait_for_end
 from tests.servers import LiveServer
 from tests.servers.anthropic import anthropic_app
@@ -75,4 +75,29 @@ async def test_claude_overloaded_or_rate_limited_is_retried_within_the_turn(plat
     assert report.turns[1].tools == ["search_knowledge"]  # answered all the same
     assert len(anthropic.app.state.requests) - before == 4  # 2 refused, question, result
     events = await wait_for_end(platform, tenant["id"], report.call_id)
+    assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
+
+
+def revoked_key_tenant(platform: str) -> dict:
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
+        r = api.put(
+            f"/v1/tenants/{tenant['id']}/secrets/anthropic_api_key",
+            json={"value": "a-revoked-key"},
+            headers=AUTH,
+        )
+        assert r.status_code == 200
+    return tenant
+
+
+async def test_a_refused_claude_key_fails_over_to_the_offline_engine(platform, anthropic):
+    tenant = revoked_key_tenant(platform)
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
+    assert fallback == {"role": "llm", "provider": "anthropic", "reason": "failed"}
+    # The caller was answered all the same, from the document.
     assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
