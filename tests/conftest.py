@@ -200,15 +200,18 @@ class PlatformProcess:
             self.proc.kill()
         self._log.close()
 
+    def __enter__(self) -> "PlatformProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``switchboard up``: both planes on a loopback port, as a user runs it."""
-    process = PlatformProcess(tmp_path_factory.mktemp("platform"))
-    try:
+    with PlatformProcess(tmp_path_factory.mktemp("platform")) as process:
         yield process.url
-    finally:
-        process.stop()
 
 
 def post_as_twilio(

@@ -27,15 +27,9 @@ def anthropic() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def platform(anthropic: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process = PlatformProcess(
-        tmp_path_factory.mktemp("anthropic-platform"),
-        anthropic_api_key=PLATFORM_KEY,
-        anthropic_url=anthropic.url,
-    )
-    try:
-        yield process.url
-    finally:
-        process.stop()
+    data = tmp_path_factory.mktemp("anthropic-platform")
+    with PlatformProcess(data, anthropic_api_key=PLATFORM_KEY, anthropic_url=anthropic.url) as p:
+        yield p.url
 
 
 async def test_claude_answers_from_the_tenants_documents_with_its_tools(platform, anthropic):

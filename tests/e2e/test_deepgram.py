@@ -35,15 +35,10 @@ def deepgram() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def platform(deepgram: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process = PlatformProcess(
-        tmp_path_factory.mktemp("deepgram-platform"),
-        deepgram_api_key=PLATFORM_KEY,
-        deepgram_url=deepgram.url.replace("http://", "ws://"),
-    )
-    try:
+    data = tmp_path_factory.mktemp("deepgram-platform")
+    url = deepgram.url.replace("http://", "ws://")
+    with PlatformProcess(data, deepgram_api_key=PLATFORM_KEY, deepgram_url=url) as process:
         yield process.url
-    finally:
-        process.stop()
 
 
 async def call_and_hear(
