@@ -14,6 +14,7 @@ whole recordings) and ``(session, kind, payload)`` back (``hypotheses``, ``prior
 child upsamples it for the 16 kHz model.
 """
 
+import atexit
 import itertools
 import multiprocessing
 import queue
@@ -170,6 +171,7 @@ class Recogniser:
         self._ids = itertools.count(1)
         self.prior: str | None = None  # the telephone-channel prior (calibration.py)
         self.pid: int | None = None  # the child's, once started
+        self._exiting = False
 
     def open(self, sample_rate: int, on_result: OnResult) -> Session:
         session = next(self._ids)
@@ -224,6 +226,9 @@ class Recogniser:
         child.start()
         theirs.close()
         self.pid = child.pid
+        # Registered after multiprocessing's own exit hook, so it runs first (atexit is
+        # last in, first out): the child ending at interpreter exit is not a failure.
+        atexit.register(self._at_exit)
         outbox: queue.SimpleQueue = queue.SimpleQueue()
         # A thread sends, so a child busy loading a decoder never blocks the event loop
         # on a full pipe; another reads.
@@ -231,6 +236,9 @@ class Recogniser:
         threading.Thread(target=self._read, args=(ours, outbox), daemon=True).start()
         logger.info("recogniser.started", pid=child.pid)
         return outbox
+
+    def _at_exit(self) -> None:
+        self._exiting = True
 
     def _pump(self, conn, outbox: queue.SimpleQueue) -> None:
         while (message := outbox.get()) is not None:
@@ -250,6 +258,8 @@ class Recogniser:
                 listener(kind, payload)
             elif kind == "error":
                 logger.warning("recogniser.error", error=payload)
+        if self._exiting:
+            return
         # The child died: the next use starts another; the calls it served hear why.
         logger.error("recogniser.ended")
         with self._lock:
