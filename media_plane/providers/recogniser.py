@@ -7,21 +7,25 @@ quarter of its samples, and a barge-in's ``clear`` came 0.3-1.1 s after the call
 So one child process per media process decodes, and the media process only sends it
 audio and reads back hypotheses.
 
-One pipe carries both ways, in order: ``(op, session, payload)`` from the media process
-(``open``, ``start``, ``audio``, ``end``, ``close``; ``prior`` and ``transcribe`` for
-whole recordings) and ``(session, kind, payload)`` back (``hypotheses``, ``prior``,
-``text``, ``error``; ``lost`` if the child dies). Audio travels at the call's rate; the
-child upsamples it for the 16 kHz model.
+One socket pair carries both ways, in order, framed by ``multiprocessing``'s connection:
+``(op, session, payload)`` from the media process (``open``, ``start``, ``audio``,
+``end``, ``close``; ``prior`` and ``transcribe`` for whole recordings) and
+``(session, kind, payload)`` back (``hypotheses``, ``prior``, ``text``, ``error``;
+``lost`` if the child dies). Audio travels at the call's rate; the child upsamples it
+for the 16 kHz model.
 """
 
 import atexit
 import itertools
-import multiprocessing
 import queue
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 
 from loguru import logger
 
@@ -218,22 +222,24 @@ class Recogniser:
             self._outbox.put((op, session, payload))
 
     def _start(self) -> queue.SimpleQueue:
-        # spawn, not fork: this process has threads (and an event loop) that a fork
-        # would copy mid-flight.
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe()
-        child = ctx.Process(target=_serve, args=(theirs,), name="recogniser", daemon=True)
-        child.start()
+        # A fresh interpreter running this module, not a fork (this process has threads
+        # and an event loop a fork would copy mid-flight) nor multiprocessing's spawn
+        # (which re-runs the parent's main script: any caller without a main guard).
+        # It ends when its end of the socket closes, with this process or the call.
+        ours, theirs = socket.socketpair()
+        child = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(theirs.fileno())], pass_fds=[theirs.fileno()]
+        )
         theirs.close()
+        conn = Connection(ours.detach())
         self.pid = child.pid
-        # Registered after multiprocessing's own exit hook, so it runs first (atexit is
-        # last in, first out): the child ending at interpreter exit is not a failure.
+        # At interpreter exit the child ending is not a failure.
         atexit.register(self._at_exit)
         outbox: queue.SimpleQueue = queue.SimpleQueue()
         # A thread sends, so a child busy loading a decoder never blocks the event loop
-        # on a full pipe; another reads.
-        threading.Thread(target=self._pump, args=(ours, outbox), daemon=True).start()
-        threading.Thread(target=self._read, args=(ours, outbox), daemon=True).start()
+        # on a full socket; another reads.
+        threading.Thread(target=self._pump, args=(conn, outbox), daemon=True).start()
+        threading.Thread(target=self._read, args=(conn, outbox, child), daemon=True).start()
         logger.info("recogniser.started", pid=child.pid)
         return outbox
 
@@ -247,7 +253,7 @@ class Recogniser:
             except OSError:
                 return  # the reader sees the child gone and tells the listeners
 
-    def _read(self, conn, outbox: queue.SimpleQueue) -> None:
+    def _read(self, conn, outbox: queue.SimpleQueue, child: subprocess.Popen) -> None:
         while True:
             try:
                 session, kind, payload = conn.recv()
@@ -258,10 +264,12 @@ class Recogniser:
                 listener(kind, payload)
             elif kind == "error":
                 logger.warning("recogniser.error", error=payload)
+        conn.close()
+        child.wait()
         if self._exiting:
             return
         # The child died: the next use starts another; the calls it served hear why.
-        logger.error("recogniser.ended")
+        logger.error("recogniser.ended", pid=child.pid, code=child.returncode)
         with self._lock:
             if self._outbox is outbox:
                 self._outbox = None
@@ -272,3 +280,6 @@ class Recogniser:
 
 
 RECOGNISER = Recogniser()
+
+if __name__ == "__main__":  # the child: python -m media_plane.providers.recogniser <fd>
+    _serve(Connection(int(sys.argv[1])))
