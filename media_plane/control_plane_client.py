@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -21,74 +22,56 @@ from redis.asyncio import Redis
 from knowledge.hits import Hit
 from media_plane.agent import AgentConfig, CallEventRecord, ControlPlaneUnavailable
 
+K = TypeVar("K")
+V = TypeVar("V")
 MISS_TTL_SECS = 5.0  # an unknown number is asked about again soon: it may be bound any time
 
 
-class AgentCache:
+class TtlCache(Generic[K, V]):
+    """What the control plane last answered, by key: fresh for a TTL, and kept after it so
+    it can be served stale while the control plane cannot answer."""
+
     def __init__(self, ttl_secs: float):
         self._ttl = ttl_secs
-        self._entries: dict[str, tuple[AgentConfig | None, float]] = {}
+        self._entries: dict[K, tuple[V, float]] = {}
 
-    def fresh(self, e164: str) -> tuple[bool, AgentConfig | None]:
-        entry = self._entries.get(e164)
+    def fresh(self, key: K) -> tuple[bool, V | None]:
+        entry = self._entries.get(key)
         if entry is None or entry[1] < time.monotonic():
             return False, None
         return True, entry[0]
 
-    def stale(self, e164: str) -> AgentConfig | None:
-        entry = self._entries.get(e164)
-        return entry[0] if entry else None
+    def stale(self, key: K) -> tuple[bool, V | None]:
+        entry = self._entries.get(key)
+        return (True, entry[0]) if entry else (False, None)
 
-    def put(self, e164: str, agent: AgentConfig | None) -> None:
-        ttl = self._ttl if agent is not None else min(self._ttl, MISS_TTL_SECS)
-        self._entries[e164] = (agent, time.monotonic() + ttl)
+    def put(self, key: K, value: V, ttl_secs: float | None = None) -> None:
+        ttl = self._ttl if ttl_secs is None else ttl_secs
+        self._entries[key] = (value, time.monotonic() + ttl)
 
-    def drop_tenant(self, tenant_id: str) -> list[str]:
-        """Forget the tenant's numbers, and every miss: one may just have been bound.
-        Returns the tenant's numbers that were dropped."""
-        dropped = [
-            number
-            for number, (agent, _) in self._entries.items()
-            if agent is not None and agent.tenant_id == tenant_id
-        ]
-        self._entries = {
-            number: entry
-            for number, entry in self._entries.items()
-            if entry[0] is not None and entry[0].tenant_id != tenant_id
-        }
+    def drop(self, forget: Callable[[K, V], bool]) -> list[K]:
+        """Forget the entries ``forget`` picks; returns their keys."""
+        dropped = [key for key, (value, _) in self._entries.items() if forget(key, value)]
+        for key in dropped:
+            del self._entries[key]
         return dropped
 
     def clear(self) -> None:
         self._entries.clear()
 
 
-class SecretCache:
-    """Tenants' secrets as last fetched: fresh for the agent cache's TTL, served stale while
-    the control plane cannot answer (so a number whose agent is cached still rings
-    through, its signature still checked), dropped when the tenant's settings change."""
+class AgentCache(TtlCache[str, AgentConfig | None]):
+    """Numbers' agent configs (None: not bound)."""
 
-    def __init__(self, ttl_secs: float):
-        self._ttl = ttl_secs
-        self._entries: dict[tuple[str, str], tuple[str | None, float]] = {}
+    def put_agent(self, e164: str, agent: AgentConfig | None) -> None:
+        self.put(e164, agent, None if agent is not None else min(self._ttl, MISS_TTL_SECS))
 
-    def fresh(self, tenant_id: str, name: str) -> tuple[bool, str | None]:
-        entry = self._entries.get((tenant_id, name))
-        if entry is None or entry[1] < time.monotonic():
-            return False, None
-        return True, entry[0]
-
-    def stale(self, tenant_id: str, name: str) -> tuple[bool, str | None]:
-        entry = self._entries.get((tenant_id, name))
-        return (True, entry[0]) if entry else (False, None)
-
-    def put(self, tenant_id: str, name: str, value: str | None) -> None:
-        self._entries[(tenant_id, name)] = (value, time.monotonic() + self._ttl)
-
-    def drop_tenant(self, tenant_id: str) -> None:
-        self._entries = {key: e for key, e in self._entries.items() if key[0] != tenant_id}
-
-    def clear(self) -> None:
-        self._entries.clear()
+    def drop_tenant(self, tenant_id: str) -> list[str]:
+        """Forget the tenant's numbers, and every miss: one may just have been bound.
+        Returns the tenant's numbers that were dropped."""
+        mine = self.drop(lambda _, agent: agent is not None and agent.tenant_id == tenant_id)
+        self.drop(lambda _, agent: agent is None)
+        return mine
 
 
 class HttpControlPlane:
@@ -100,7 +83,9 @@ class HttpControlPlane:
         timeout_secs: float = 5.0,
     ):
         self.cache = AgentCache(cache_ttl_secs)
-        self.secrets = SecretCache(cache_ttl_secs)
+        # Tenants' secrets by (tenant, name), dropped with the tenant's other entries: a
+        # number whose agent is cached still rings through, its signature still checked.
+        self.secrets: TtlCache[tuple[str, str], str | None] = TtlCache(cache_ttl_secs)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/internal/v1",
             headers={"Authorization": f"Bearer {service_token}"},
@@ -126,7 +111,7 @@ class HttpControlPlane:
         try:
             response = await self._request("GET", f"/numbers/{quote(e164)}/agent")
         except ControlPlaneUnavailable:
-            stale = self.cache.stale(e164)
+            _, stale = self.cache.stale(e164)
             if stale is None:
                 raise
             logger.bind(tenant_id=stale.tenant_id).warning("control_plane.serving_cached_agent")
@@ -137,7 +122,7 @@ class HttpControlPlane:
             response.raise_for_status()
             data = response.json()
             agent = AgentConfig(**data | {"tools": tuple(data["tools"])})
-        self.cache.put(e164, agent)
+        self.cache.put_agent(e164, agent)
         return agent
 
     async def record_events(self, events: list[CallEventRecord]) -> None:
@@ -186,14 +171,14 @@ class HttpControlPlane:
         return response.json()["refusal"]
 
     async def secret(self, tenant_id: str, name: str) -> str | None:
-        hit, value = self.secrets.fresh(tenant_id, name)
+        hit, value = self.secrets.fresh((tenant_id, name))
         if hit:
             return value
         path = f"/tenants/{quote(tenant_id)}/secrets/{quote(name)}"
         try:
             response = await self._request("GET", path)
         except ControlPlaneUnavailable:
-            known, value = self.secrets.stale(tenant_id, name)
+            known, value = self.secrets.stale((tenant_id, name))
             if not known:
                 raise
             return value
@@ -202,7 +187,7 @@ class HttpControlPlane:
         else:
             response.raise_for_status()
             value = response.json()["value"]
-        self.secrets.put(tenant_id, name, value)
+        self.secrets.put((tenant_id, name), value)
         return value
 
     async def store_recording(self, tenant_id: str, call_id: str, wav: bytes) -> str:
@@ -250,7 +235,7 @@ class HttpControlPlane:
                         if message.get("type") != "message":
                             continue
                         tenant_id = str(message["data"])
-                        self.secrets.drop_tenant(tenant_id)
+                        self.secrets.drop(lambda key, _, t=tenant_id: key[0] == t)
                         for number in self.cache.drop_tenant(tenant_id):
                             task = asyncio.create_task(self._refresh(number, on_changed))
                             refreshing.add(task)  # held until done: tasks are weakly kept
