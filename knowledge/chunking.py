@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 MAX_CHARS = 600
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+# A sentence ends at . ! ? before a capital, a digit or a script without capitals (Hindi),
+# and at the Devanagari danda (। and ॥), with or without a space after it.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(]|[^\x00-\x7f])|(?<=[।॥])\s*(?=\S)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,14 @@
 """Word-level text helpers shared by retrieval-side consumers (dialogue engine, STT bias)."""
 
 import re
+import unicodedata
+
+# A word is letters and digits with the marks that belong to them: in Indian scripts the
+# vowel signs are combining marks, and without them "खुलती" would fall apart into letters.
+_MARKS = "".join(
+    chr(c) for c in range(0x300, 0x10000) if unicodedata.category(chr(c)).startswith("M")
+)
+_WORD = re.compile(f"(?:[^\\W_]|[{re.escape(_MARKS)}])+")
 
 STOPWORDS = frozenset(
     [
@@ -81,6 +89,15 @@ STOPWORDS = frozenset(
         "many",
     ]
 )
+# Hindi's function words (postpositions, auxiliaries, question words), by the same rule.
+STOPWORDS |= frozenset(
+    {
+        "है", "हैं", "था", "थे", "थी", "हो", "का", "के", "की", "को", "में", "से", "पर",
+        "और", "या", "क्या", "कब", "कहाँ", "कहां", "कैसे", "कौन", "कितना", "कितने", "कितनी",
+        "यह", "वह", "ये", "वे", "मैं", "मुझे", "आप", "आपका", "आपकी", "आपके", "हम", "हमें",
+        "तो", "भी", "ही", "एक", "ने", "लिए", "कृपया", "बताइए", "बताएं", "बताओ",
+    }
+)  # fmt: skip
 NUMBER_WORDS = frozenset(
     [
         "zero",
@@ -129,7 +146,8 @@ def stem(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
+    """The words of ``text``, lower-cased, in any script ("it's" gives "it" and "s")."""
+    return _WORD.findall(text.lower())
 
 
 def content_words(text: str) -> set[str]:

@@ -60,6 +60,7 @@ from media_plane.providers.factory import (
 )
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
+from media_plane.providers.offline_tts import OfflineTTSService
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
@@ -179,6 +180,22 @@ def _llm(call: Call, prepared: Prepared) -> tuple[FrameProcessor, list[LLMServic
     return switcher, models
 
 
+def _tts(call: Call, prepared: Prepared) -> FrameProcessor:
+    """The agent's voice, and behind a cloud one the offline voice on standby: if the
+    provider gives up (a refused key, a voice it will not synthesise), the caller still
+    hears the agent rather than silence."""
+    tts = _or_offline(call, "tts", lambda a: make_tts(a, prepared.credentials))
+    provider = call.agent.providers.get("tts", "offline")
+    if provider not in CLOUD_PROVIDERS or isinstance(tts, OfflineTTSService):
+        return tts
+    offline = replace(call.agent, providers=call.agent.providers | {"tts": "offline"})
+    switcher = ServiceSwitcher(
+        services=[tts, make_tts(offline)], strategy_type=ServiceSwitcherStrategyFailover
+    )
+    _record_failover(call, "tts", provider, switcher)
+    return switcher
+
+
 def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwitcher) -> None:
     @switcher.strategy.event_handler("on_service_switched")
     async def _switched(_strategy, service):
@@ -209,7 +226,7 @@ def build_call_worker(
     )
     stt = _stt(call, prepared)
     llm, models = _llm(call, prepared)
-    tts = make_tts(agent)
+    tts = _tts(call, prepared)
     register_tools(llm, call, port)
     if agent.record_calls:
         call.recorder = CallRecorder(CALL_SAMPLE_RATE)

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     deepgram_url: str | None = None
     anthropic_api_key: str | None = None
     anthropic_url: str | None = None
+    cartesia_api_key: str | None = None
+    cartesia_url: str | None = None
+    sarvam_api_key: str | None = None
+    sarvam_url: str | None = None
     # Twilio signs every webhook and media stream with an account's auth token. A tenant
     # with its own Twilio account stores its token as the secret "twilio_auth_token";
     # numbers on the platform's account are checked with this one. Empty: the platform

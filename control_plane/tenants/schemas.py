@@ -1,9 +1,10 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.numbers.schemas import E164
+from media_plane.voices import Language, voice_for
 
 ToolName = Literal["search_knowledge", "book_appointment", "transfer_to_human", "end_call"]
 ALL_TOOLS: list[ToolName] = [
@@ -23,7 +24,7 @@ class ProviderChoice(BaseModel):
 
     stt: Literal["offline", "benchmark", "deepgram"] = "offline"
     llm: Literal["offline", "benchmark", "anthropic"] = "offline"
-    tts: Literal["offline", "benchmark"] = "offline"
+    tts: Literal["offline", "benchmark", "cartesia", "sarvam"] = "offline"
 
 
 class AgentIn(BaseModel):
@@ -32,11 +33,18 @@ class AgentIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     persona: str = Field(default="You are a friendly, concise phone receptionist.", max_length=8000)
     greeting: str = Field(min_length=1, max_length=500)
-    language: Literal["en-US"] = "en-US"
-    voice: Literal["en_US-joe-medium"] = "en_US-joe-medium"
+    language: Language = "en-US"  # BCP-47; media_plane/voices.py
+    # The TTS provider's voice id; unset, that provider's default voice.
+    voice: str | None = Field(default=None, max_length=100)
     tools: list[ToolName] = Field(default_factory=lambda: list(ALL_TOOLS))
     transfer_number: E164 | None = None
     providers: ProviderChoice = Field(default_factory=ProviderChoice)
+
+    @model_validator(mode="after")
+    def _speakable(self) -> "AgentIn":
+        """The providers hear and speak the agent's language, in a voice they have."""
+        self.voice = voice_for(self.language, self.providers.stt, self.providers.tts, self.voice)
+        return self
 
 
 class AgentOut(AgentIn):

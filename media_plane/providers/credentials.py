@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from media_plane.agent import AgentConfig, ControlPlanePort
 
-CLOUD_PROVIDERS = ("deepgram", "anthropic")  # those that need a key
+CLOUD_PROVIDERS = ("deepgram", "anthropic", "cartesia", "sarvam")  # those that need a key
 
 
 @dataclass(frozen=True)

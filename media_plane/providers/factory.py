@@ -19,10 +19,14 @@ from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.offline_tts import OfflineTTSService, synthesize_cached
 from media_plane.providers.recogniser import RECOGNISER
+from media_plane.voices import DEFAULT_VOICES, OFFLINE_VOICES
 
 CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipeline.py)
 NO_CREDENTIALS = Credentials()
 ANTHROPIC_MODEL = "claude-haiku-4-5"  # the fast model: a live turn waits on its first token
+DEEPGRAM_LANGUAGES = {"hi-IN": "hi"}  # nova-3 names Hindi without a region
+CARTESIA_MODEL = "sonic-3"
+SARVAM_MODEL = "bulbul:v3"
 
 
 class UnknownProvider(ValueError):
@@ -66,7 +70,7 @@ def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:
         sample_rate=CALL_SAMPLE_RATE,
         settings=DeepgramSTTService.Settings(
             model="nova-3",
-            language=agent.language,
+            language=DEEPGRAM_LANGUAGES.get(agent.language, agent.language),
             interim_results=True,  # interim words let a barge-in count before the final
             punctuate=True,
             smart_format=True,
@@ -105,13 +109,66 @@ def _anthropic(credentials: Credentials) -> LLMService:
     )
 
 
-def make_tts(agent: AgentConfig) -> TTSService:
+def make_tts(agent: AgentConfig, credentials: Credentials = NO_CREDENTIALS) -> TTSService:
     choice = agent.providers.get("tts", "offline")
     if choice == "offline":
-        return OfflineTTSService(tenant_id=agent.tenant_id, voice_id=agent.voice)
+        # The agent's own voice, or (standing in for a cloud voice) the offline default.
+        voice = agent.voice if agent.voice in OFFLINE_VOICES else DEFAULT_VOICES["offline"]
+        return OfflineTTSService(tenant_id=agent.tenant_id, voice_id=voice, language=agent.language)
     if choice == "benchmark":
         return BenchmarkTTSService()
+    if choice == "cartesia":
+        return _cartesia(agent, credentials)
+    if choice == "sarvam":
+        return _sarvam(agent, credentials)
     raise UnknownProvider(f"unknown TTS provider {choice!r}")
+
+
+# Both cloud voices synthesise at the call's own 8 kHz, so no audio is resampled, and both
+# are sent whole sentences, cut where the agent's language ends one (Pipecat's sentence
+# aggregator, which knows । and ॥): the first sentence is spoken while the LLM writes on.
+
+
+def _cartesia(agent: AgentConfig, credentials: Credentials) -> TTSService:
+    from pipecat.services.cartesia.tts import CartesiaTTSService
+    from pipecat.transcriptions.language import Language
+
+    key = credentials.keys.get("cartesia")
+    if key is None:
+        raise MissingKey("cartesia")
+    base = credentials.urls.get("cartesia", "wss://api.cartesia.ai").rstrip("/")
+    return CartesiaTTSService(
+        api_key=key,
+        url=f"{base}/tts/websocket",
+        sample_rate=CALL_SAMPLE_RATE,
+        encoding="pcm_s16le",
+        settings=CartesiaTTSService.Settings(
+            model=CARTESIA_MODEL, voice=agent.voice, language=Language(agent.language)
+        ),
+    )
+
+
+def _sarvam(agent: AgentConfig, credentials: Credentials) -> TTSService:
+    from pipecat.services.sarvam.tts import SarvamTTSService
+    from pipecat.transcriptions.language import Language
+
+    key = credentials.keys.get("sarvam")
+    if key is None:
+        raise MissingKey("sarvam")
+    base = credentials.urls.get("sarvam", "wss://api.sarvam.ai").rstrip("/")
+    return SarvamTTSService(
+        api_key=key,
+        url=f"{base}/text-to-speech/ws",
+        sample_rate=CALL_SAMPLE_RATE,
+        settings=SarvamTTSService.Settings(
+            model=SARVAM_MODEL,
+            voice=agent.voice,
+            language=Language(agent.language),
+            # Sarvam holds text until this many characters have come (its minimum; the
+            # default is 50), so a first sentence of 30 or more is spoken on its own.
+            min_buffer_size=30,
+        ),
+    )
 
 
 async def ready_agent(agent: AgentConfig, model_cache_dir: Path) -> None:

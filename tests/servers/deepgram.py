@@ -15,7 +15,8 @@ server (1011, as on an internal error) right after its first final result, the f
 time that key connects, like a connection lost mid-call.
 
 What was said comes from the offline recogniser (PocketSphinx), so a caller's words reach
-the platform as an STT would hear them, not as a script says they were.
+the platform as an STT would hear them, not as a script says they were; for Hindi, from a
+``PhraseRecogniser`` (PocketSphinx held to the phrases a test's callers may say).
 """
 
 import asyncio
@@ -30,6 +31,7 @@ from fastapi.websockets import WebSocketDisconnect
 
 from media_plane.pcm import audioop
 from media_plane.providers.recogniser import Recogniser
+from tests.servers.phrase_recogniser import PhraseRecogniser
 
 SPEECH_RMS = 300  # a frame louder than this is speech (the callers' silence is digital)
 PRE_ROLL_SECS = 0.3
@@ -66,7 +68,9 @@ def results(transcript: str, start: float, duration: float, **flags: bool) -> di
 
 
 def deepgram_app(
-    api_keys: set[str], recogniser: Recogniser, drops_once: frozenset[str] = frozenset()
+    api_keys: set[str],
+    recogniser: Recogniser | PhraseRecogniser,
+    drops_once: frozenset[str] = frozenset(),
 ) -> FastAPI:
     app = FastAPI()
     app.state.connections = []  # each connection's key and query, as the SDK sent them

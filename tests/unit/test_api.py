@@ -148,6 +148,31 @@ def test_invalid_agent_config_is_422_with_the_field(client):
     assert client.get("/v1/tenants", headers=AUTH).json()["total"] == 0  # nothing half-made
 
 
+def test_an_agents_language_and_voice_must_suit_its_providers(client):
+    def agent(**fields):
+        body = {"name": "x", "agent": {"name": "a", "greeting": "hi"} | fields}
+        return client.post("/v1/tenants", json=body, headers=AUTH)
+
+    # Unset, the voice is the TTS provider's default.
+    assert agent().json()["agent"]["voice"] == "en_US-joe-medium"
+    SARVAM = {"stt": "deepgram", "tts": "sarvam"}
+    hindi = agent(language="hi-IN", providers=SARVAM)
+    assert hindi.status_code == 201 and hindi.json()["agent"]["voice"] == "shubh"
+    for fields, said in [
+        # The offline recogniser hears English only: a Hindi agent is told what would work.
+        ({"language": "hi-IN"}, "use deepgram for hi-IN"),
+        ({"language": "ta-IN", "providers": {"tts": "cartesia"}}, "does not hear ta-IN"),
+        ({"language": "en-US", "providers": {"tts": "sarvam"}}, "does not speak en-US"),
+        ({"voice": "shubh"}, "not a voice offline has"),
+        ({"voice": "Barbershop Man", "providers": {"tts": "cartesia"}}, "a UUID"),
+        ({"language": "hi-IN", "voice": "joe", "providers": SARVAM}, "priya"),
+        ({"language": "xx-YY"}, "language"),
+    ]:  # fmt: skip
+        r = agent(**fields)
+        assert r.status_code == 422 and said in str(r.json()["detail"]), (fields, r.text)
+    assert client.get("/v1/tenants", headers=AUTH).json()["total"] == 2
+
+
 def test_a_released_number_stops_reaching_the_agent(client):
     t = make_tenant(client)
     port = client.app.state.port

@@ -116,3 +116,19 @@ def test_a_reindex_cut_off_between_its_renames_keeps_the_old_shard(tmp_path):
     reopened = EdgeKnowledgeStore(path)
     assert reopened.search("t1", "parking", 1)[0].text == "Parking is on Mill Lane."
     reopened.close()
+
+
+def test_hindi_text_splits_at_the_danda_and_keeps_whole_words():
+    from knowledge.chunking import split_sentences
+    from knowledge.text import content_words
+
+    text = "दुकान सुबह नौ बजे खुलती है। रविवार को दुकान बंद रहती है।पार्किंग मुफ़्त है॥ Open at 9."
+    assert split_sentences(text) == [
+        "दुकान सुबह नौ बजे खुलती है।",
+        "रविवार को दुकान बंद रहती है।",
+        "पार्किंग मुफ़्त है॥",
+        "Open at 9.",
+    ]
+    # Vowel signs are combining marks: they stay in their word. Function words are dropped.
+    assert content_words("दुकान कितने बजे खुलती है?") == {"दुकान", "बजे", "खुलती"}
+    assert key_terms("पार्किंग मुफ़्त") == {"पार्किंग", "मुफ़्त"}

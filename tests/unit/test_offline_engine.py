@@ -117,3 +117,18 @@ def test_only_thanks_after_anything_else_ends_the_call():
     assert follow_up.calls[0][0] == "search_knowledge"
     # And thanks without that question is not a goodbye.
     assert decide([user("thank you")], ALL).calls[0][0] == "search_knowledge"
+
+
+def test_a_hindi_question_is_answered_with_the_hindi_documents_sentences():
+    passages = [
+        {
+            "section": "खुलने का समय",
+            "text": "दुकान सुबह नौ बजे खुलती है। पार्किंग दुकान के पीछे मुफ़्त है।",
+        }
+    ]
+    assert decide([user("दुकान कितने बजे खुलती है")], ALL).calls == [
+        ("search_knowledge", {"query": "दुकान कितने बजे खुलती है"})
+    ]
+    result = {"query": "दुकान कितने बजे खुलती है", "passages": passages}
+    reply = decide([user("x"), *tool_result("search_knowledge", result)], ALL)
+    assert reply.text == "दुकान सुबह नौ बजे खुलती है।"
