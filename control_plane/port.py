@@ -53,6 +53,8 @@ class LocalControlPlane:
                 tools=tuple(agent.tools),
                 transfer_number=agent.transfer_number,
                 providers=dict(agent.providers),
+                llm_model=agent.llm_model,
+                llm_url=agent.llm_url,
                 version=agent.version,
                 record_calls=retention > 0,
                 telephony=telephony,

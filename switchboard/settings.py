@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     deepgram_url: str | None = None
     anthropic_api_key: str | None = None
     anthropic_url: str | None = None
+    openai_api_key: str | None = None
+    openai_url: str | None = None
     cartesia_api_key: str | None = None
     cartesia_url: str | None = None
     sarvam_api_key: str | None = None

@@ -31,6 +31,8 @@ class Agent(Timestamped, Base):
     tools: Mapped[list[str]] = mapped_column(JSON)
     transfer_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
     providers: Mapped[dict[str, str]] = mapped_column(JSON)
+    llm_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    llm_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.numbers.schemas import E164
 from media_plane.voices import Language, voice_for
@@ -23,7 +23,7 @@ class ProviderChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stt: Literal["offline", "benchmark", "deepgram"] = "offline"
-    llm: Literal["offline", "benchmark", "anthropic"] = "offline"
+    llm: Literal["offline", "benchmark", "anthropic", "openai"] = "offline"
     tts: Literal["offline", "benchmark", "cartesia", "sarvam"] = "offline"
 
 
@@ -39,11 +39,25 @@ class AgentIn(BaseModel):
     tools: list[ToolName] = Field(default_factory=lambda: list(ALL_TOOLS))
     transfer_number: E164 | None = None
     providers: ProviderChoice = Field(default_factory=ProviderChoice)
+    # The model, for an LLM provider with a choice of them (anthropic, openai); unset, the
+    # provider's default (docs/providers.md).
+    llm_model: str | None = Field(default=None, max_length=100, pattern=r"^[\w.:/@-]+$")
+    # providers.llm = "openai" only: the tenant's own OpenAI-compatible endpoint (llama.cpp,
+    # vLLM, Ollama), e.g. https://llm.example.com/v1; unset, the platform's.
+    llm_url: AnyHttpUrl | None = None
 
     @model_validator(mode="after")
     def _speakable(self) -> "AgentIn":
         """The providers hear and speak the agent's language, in a voice they have."""
         self.voice = voice_for(self.language, self.providers.stt, self.providers.tts, self.voice)
+        return self
+
+    @model_validator(mode="after")
+    def _llm_options(self) -> "AgentIn":
+        if self.llm_url is not None and self.providers.llm != "openai":
+            raise ValueError("llm_url is for providers.llm = 'openai' (an OpenAI-compatible API)")
+        if self.llm_model is not None and self.providers.llm not in ("anthropic", "openai"):
+            raise ValueError(f"the {self.providers.llm} LLM has no choice of model")
         return self
 
 

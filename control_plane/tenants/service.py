@@ -37,7 +37,9 @@ async def create_agent(session: AsyncSession, tenant_id: str, data: AgentIn) -> 
     agent = Agent(id=new_id("agt"), tenant_id=tenant_id, version=1, **_columns(data))
     session.add(agent)
     session.add(
-        AgentVersion(agent_id=agent.id, version=1, tenant_id=tenant_id, config=data.model_dump())
+        AgentVersion(
+            agent_id=agent.id, version=1, tenant_id=tenant_id, config=data.model_dump(mode="json")
+        )
     )
     await session.flush()
     changes.tenant_changed(session, tenant_id)
@@ -54,7 +56,10 @@ async def update_agent(
         setattr(agent, column, value)
     session.add(
         AgentVersion(
-            agent_id=agent.id, version=agent.version, tenant_id=tenant_id, config=data.model_dump()
+            agent_id=agent.id,
+            version=agent.version,
+            tenant_id=tenant_id,
+            config=data.model_dump(mode="json"),
         )
     )
     await session.flush()
@@ -73,7 +78,7 @@ async def list_agent_versions(
 
 
 def _columns(data: AgentIn) -> dict:
-    return data.model_dump(exclude={"providers"}) | {"providers": data.providers.model_dump()}
+    return data.model_dump(mode="json")  # the URL as text; the providers as a dict
 
 
 async def get_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:

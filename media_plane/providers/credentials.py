@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from media_plane.agent import AgentConfig, ControlPlanePort
 
-CLOUD_PROVIDERS = ("deepgram", "anthropic", "cartesia", "sarvam")  # those that need a key
+CLOUD_PROVIDERS = ("deepgram", "anthropic", "openai", "cartesia", "sarvam")
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,15 @@ async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) 
     keys, urls = {}, {}
     for provider in sorted(used):
         key = await port.secret(agent.tenant_id, f"{provider}_api_key")
-        key = key or getattr(settings, f"{provider}_api_key", None)
+        url = getattr(settings, f"{provider}_url", None)
+        if provider == "openai" and agent.llm_url:
+            # The tenant's own endpoint gets the tenant's own key or none: the platform's
+            # key never goes to a server a tenant chose.
+            url = agent.llm_url
+        else:
+            key = key or getattr(settings, f"{provider}_api_key", None)
         if key:
             keys[provider] = key
-        url = getattr(settings, f"{provider}_url", None)
         if url:
             urls[provider] = str(url)
     return Credentials(keys, urls)

@@ -25,6 +25,7 @@ CALL_SAMPLE_RATE = 8000  # calls stay at the phone line's rate end to end (pipel
 NO_CREDENTIALS = Credentials()
 ANTHROPIC_MODEL = "claude-haiku-4-5"  # the fast model: a live turn waits on its first token
 DEEPGRAM_LANGUAGES = {"hi-IN": "hi"}  # nova-3 names Hindi without a region
+OPENAI_MODEL = "gpt-4.1-mini"  # fast, with tool use
 CARTESIA_MODEL = "sonic-3"
 SARVAM_MODEL = "bulbul:v3"
 
@@ -85,11 +86,33 @@ def make_llm(agent: AgentConfig, credentials: Credentials = NO_CREDENTIALS) -> L
     if choice == "benchmark":
         return BenchmarkLLMService()
     if choice == "anthropic":
-        return _anthropic(credentials)
+        return _anthropic(agent, credentials)
+    if choice == "openai":
+        return _openai(agent, credentials)
     raise UnknownProvider(f"unknown LLM provider {choice!r}")
 
 
-def _anthropic(credentials: Credentials) -> LLMService:
+def _openai(agent: AgentConfig, credentials: Credentials) -> LLMService:
+    """Any OpenAI-compatible chat-completions API: OpenAI's, or a self-hosted llama.cpp,
+    vLLM or Ollama (the tenant's ``llm_url`` or the platform's ``SWITCHBOARD_OPENAI_URL``),
+    which may need no key at all."""
+    from pipecat.services.openai.llm import OpenAILLMService  # its SDK: only if used
+
+    key = credentials.keys.get("openai")
+    url = credentials.urls.get("openai")
+    if key is None and url is None:
+        raise MissingKey("openai")
+    return OpenAILLMService(
+        api_key=key or "none",  # a self-hosted server ignores it; the SDK wants one
+        base_url=url,
+        settings=OpenAILLMService.Settings(
+            model=agent.llm_model or OPENAI_MODEL,
+            max_completion_tokens=1024,  # a phone reply is a few sentences
+        ),
+    )
+
+
+def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
     from anthropic import AsyncAnthropic  # its SDK: only if used
     from pipecat.services.anthropic.llm import AnthropicLLMService
 
@@ -100,7 +123,7 @@ def _anthropic(credentials: Credentials) -> LLMService:
         api_key=key,
         client=AsyncAnthropic(api_key=key, base_url=credentials.urls.get("anthropic")),
         settings=AnthropicLLMService.Settings(
-            model=ANTHROPIC_MODEL,
+            model=agent.llm_model or ANTHROPIC_MODEL,
             # The persona and tool definitions are the same every turn: cached, they
             # are neither paid for nor waited on again.
             enable_prompt_caching=True,

@@ -173,6 +173,26 @@ def test_an_agents_language_and_voice_must_suit_its_providers(client):
     assert client.get("/v1/tenants", headers=AUTH).json()["total"] == 2
 
 
+def test_an_agents_own_llm_model_and_endpoint(client):
+    def agent(**fields):
+        body = {"name": "x", "agent": {"name": "a", "greeting": "hi"} | fields}
+        return client.post("/v1/tenants", json=body, headers=AUTH)
+
+    own = agent(providers={"llm": "openai"}, llm_model="qwen2.5:7b", llm_url="http://10.0.0.5/v1")
+    assert own.status_code == 201, own.text
+    assert own.json()["agent"]["llm_url"] == "http://10.0.0.5/v1"
+    assert own.json()["agent"]["llm_model"] == "qwen2.5:7b"
+    for fields, said in [
+        ({"llm_url": "http://10.0.0.5/v1"}, "llm_url is for"),  # the offline engine
+        ({"providers": {"llm": "anthropic"}, "llm_url": "http://x/v1"}, "llm_url is for"),
+        ({"providers": {"llm": "openai"}, "llm_url": "not a url"}, "llm_url"),
+        ({"llm_model": "gpt-4.1"}, "no choice of model"),
+        ({"providers": {"llm": "openai"}, "llm_model": "a model; DROP"}, "llm_model"),
+    ]:
+        r = agent(**fields)
+        assert r.status_code == 422 and said in str(r.json()["detail"]), (fields, r.text)
+
+
 def test_a_released_number_stops_reaching_the_agent(client):
     t = make_tenant(client)
     port = client.app.state.port

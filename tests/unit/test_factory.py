@@ -1,0 +1,53 @@
+"""What the factory builds from an agent config, and which key goes where."""
+
+import pytest
+
+from media_plane.agent import AgentConfig
+from media_plane.providers.credentials import Credentials, credentials_for
+from media_plane.providers.factory import ANTHROPIC_MODEL, MissingKey, make_llm
+from switchboard.settings import Settings
+
+
+def agent(**fields) -> AgentConfig:
+    base = AgentConfig("t1", "a1", "n", "p", "g", "en-US", "en_US-joe-medium", ())
+    return AgentConfig(**{f: getattr(base, f) for f in base.__slots__} | fields)
+
+
+class Secrets:
+    """The port's secret lookup, and nothing else the credentials need."""
+
+    def __init__(self, secrets: dict[str, str]):
+        self._secrets = secrets
+
+    async def secret(self, tenant_id: str, name: str) -> str | None:
+        return self._secrets.get(name)
+
+
+def test_the_agents_own_model_is_used_else_the_providers_default():
+    keys = Credentials({"anthropic": "k", "openai": "k"})
+    assert make_llm(agent(providers={"llm": "anthropic"}), keys)._settings.model == ANTHROPIC_MODEL
+    sonnet = agent(providers={"llm": "anthropic"}, llm_model="claude-sonnet-4-5")
+    assert make_llm(sonnet, keys)._settings.model == "claude-sonnet-4-5"
+    llama = agent(providers={"llm": "openai"}, llm_model="llama-3.1-8b-instruct")
+    assert make_llm(llama, keys)._settings.model == "llama-3.1-8b-instruct"
+
+
+def test_an_openai_agent_needs_a_key_or_an_endpoint():
+    with pytest.raises(MissingKey):
+        make_llm(agent(providers={"llm": "openai"}), Credentials())
+    self_hosted = Credentials(urls={"openai": "http://10.0.0.5:8080/v1"})
+    assert make_llm(agent(providers={"llm": "openai"}), self_hosted) is not None
+
+
+async def test_the_platforms_key_never_goes_to_a_tenants_own_endpoint():
+    settings = Settings(_env_file=None, openai_api_key="platform-key", openai_url="http://p/v1")
+    on_platform = agent(providers={"llm": "openai"})
+    own = agent(providers={"llm": "openai"}, llm_url="https://llm.tenant.example/v1")
+
+    found = await credentials_for(on_platform, Secrets({}), settings)
+    assert found.keys == {"openai": "platform-key"} and found.urls == {"openai": "http://p/v1"}
+    found = await credentials_for(own, Secrets({}), settings)
+    assert found.keys == {} and found.urls == {"openai": "https://llm.tenant.example/v1"}
+    found = await credentials_for(own, Secrets({"openai_api_key": "tenant-key"}), settings)
+    assert found.keys == {"openai": "tenant-key"}
+    assert "tenant-key" not in repr(found)  # keys never reach a log line
