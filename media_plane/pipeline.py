@@ -50,6 +50,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.latency import TurnLatency
+from media_plane.llm_recovery import LLMRecovery
 from media_plane.providers.credentials import CLOUD_PROVIDERS
 from media_plane.providers.factory import (
     CALL_SAMPLE_RATE,
@@ -197,8 +198,12 @@ def _tts(call: Call, prepared: Prepared) -> FrameProcessor:
 
 
 def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwitcher) -> None:
+    primary = switcher.strategy.services[0]
+
     @switcher.strategy.event_handler("on_service_switched")
     async def _switched(_strategy, service):
+        if primary.is_usable:
+            return  # not a failure of the provider: a hand-off (llm_recovery.py) says why
         logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
             "call.provider_fallback", role=role, provider=provider
         )
@@ -276,7 +281,9 @@ def build_call_worker(
         conversation_id=call.call_id,
     )
 
+    recovery = None
     if isinstance(llm, LLMSwitcher):
+        recovery = LLMRecovery(call, worker, cloud=models[0], standby=models[1])
 
         @llm.strategy.event_handler("on_service_switched")
         async def _answer_again(_strategy, _service):
@@ -286,6 +293,8 @@ def build_call_worker(
     @aggregators.user().event_handler("on_user_turn_stopped")
     async def _user_turn(_aggregator, _strategy, message):
         call.record("turn.user", text=getattr(message, "content", None))
+        if recovery is not None:
+            recovery.new_turn()
 
     @aggregators.assistant().event_handler("on_assistant_turn_stopped")
     async def _agent_turn(_aggregator, message):

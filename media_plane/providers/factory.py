@@ -26,6 +26,7 @@ NO_CREDENTIALS = Credentials()
 ANTHROPIC_MODEL = "claude-haiku-4-5"  # the fast model: a live turn waits on its first token
 DEEPGRAM_LANGUAGES = {"hi-IN": "hi"}  # nova-3 names Hindi without a region
 OPENAI_MODEL = "gpt-4.1-mini"  # fast, with tool use
+LLM_STALL_SECS = 5.0
 CARTESIA_MODEL = "sonic-3"
 SARVAM_MODEL = "bulbul:v3"
 
@@ -113,7 +114,7 @@ def _openai(agent: AgentConfig, credentials: Credentials) -> LLMService:
 
 
 def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
-    from anthropic import AsyncAnthropic  # its SDK: only if used
+    from anthropic import AsyncAnthropic, Timeout  # its SDK: only if used
     from pipecat.services.anthropic.llm import AnthropicLLMService
 
     key = credentials.keys.get("anthropic")
@@ -121,7 +122,13 @@ def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
         raise MissingKey("anthropic")
     return AnthropicLLMService(
         api_key=key,
-        client=AsyncAnthropic(api_key=key, base_url=credentials.urls.get("anthropic")),
+        client=AsyncAnthropic(
+            api_key=key,
+            base_url=credentials.urls.get("anthropic"),
+            # A live turn cannot wait out the SDK's 10-minute default: a stream that goes
+            # quiet this long fails the attempt (the SDK retries twice; then llm_recovery).
+            timeout=Timeout(LLM_STALL_SECS, connect=2.0),
+        ),
         settings=AnthropicLLMService.Settings(
             model=agent.llm_model or ANTHROPIC_MODEL,
             # The persona and tool definitions are the same every turn: cached, they

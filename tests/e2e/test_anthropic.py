@@ -10,7 +10,7 @@ import pytest
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port
 from tests.conftest import AUTH, TOKEN, PlatformProcess, make_tenant
-from tests.e2e.test_call import DOCUMENT, wait_for_end
+from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.servers import LiveServer
 from tests.servers.anthropic import anthropic_app
 
@@ -94,4 +94,49 @@ async def test_a_refused_claude_key_fails_over_to_the_offline_engine(platform, a
     (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
     assert fallback == {"role": "llm", "provider": "anthropic", "reason": "failed"}
     # The caller was answered all the same, from the document.
+    assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
+
+
+async def test_claude_failing_a_turn_says_one_moment_and_tries_again(platform, anthropic):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
+    # The question's first attempt and the SDK's two retries all fail: the turn failed.
+    anthropic.app.state.failures = [500, 500, 500]
+    before = len(anthropic.app.state.requests)
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    answer = report.turns[1]
+    # The caller heard "one moment", then Claude's answer on the second try.
+    assert answer.agent_heard.startswith("one moment"), answer.agent_heard
+    assert heard_the_parking_answer(answer.agent_heard), answer.agent_heard
+    assert len(anthropic.app.state.requests) - before == 5  # 3 failed, question, result
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    (retry,) = [e["data"] for e in events if e["kind"] == "llm.retry"]
+    assert retry == {"provider": "anthropic", "category": "server"}
+    assert not [e for e in events if e["kind"] == "provider.fallback"]
+    assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
+
+
+async def test_claude_failing_a_turn_twice_hands_the_call_to_the_offline_engine(
+    platform, anthropic
+):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
+    anthropic.app.state.failures = [529] * 6  # the turn, and its retry, each 3 attempts
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    answer = report.turns[1]
+    assert answer.agent_heard.startswith("one moment"), answer.agent_heard
+    assert heard_the_parking_answer(answer.agent_heard), answer.agent_heard
+    assert anthropic.app.state.failures == []
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    kinds = [e["kind"] for e in events]
+    assert kinds.index("llm.retry") < kinds.index("provider.fallback")
+    (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
+    assert fallback == {"role": "llm", "provider": "anthropic", "reason": "unavailable"}
+    # The offline engine answered the turn from the tenant's document.
     assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")

@@ -34,6 +34,16 @@ and most patients see their teeth become several shades lighter after a single s
 """
 
 
+# The document's answer to "Where can I park?", as a caller's recogniser may hear it.
+PARKING_ANSWER = frozenset({"free", "parking", "patients", "mill", "lane", "behind", "building"})
+
+
+def heard_the_parking_answer(heard: str) -> bool:
+    """Some of the answer's own words, whichever the recogniser caught this time (none of
+    them is in the greeting or in "one moment, please")."""
+    return len(set(heard.split()) & PARKING_ANSWER) >= 2
+
+
 async def timeline(url: str, tenant_id: str, call_id: str) -> list[dict]:
     async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
         r = await http.get(f"/v1/tenants/{tenant_id}/calls/{call_id}/events", params={"limit": 200})

@@ -13,7 +13,7 @@ Anthropic documents it, for Pipecat's ``AnthropicLLMService`` through the offici
 
 Fault injection: ``app.state.failures`` is a list of HTTP statuses the next requests get
 instead of an answer (429 ``rate_limit_error``, 529 ``overloaded_error``, 500
-``api_error``), one each, as Anthropic sends them.
+``api_error``), one each, as Anthropic sends them, with a short ``retry-after-ms``.
 
 What to answer is decided by the offline dialogue engine from the same conversation
 (translated to the chat shape it reads), so a call through this server behaves like a
@@ -104,7 +104,11 @@ def anthropic_app(api_keys: set[str]) -> FastAPI:
         app.state.requests.append(body)
         if app.state.failures:
             status = app.state.failures.pop(0)
-            return _error(status, FAILURES[status], "injected failure")
+            failure = _error(status, FAILURES[status], "injected failure")
+            # How soon to try again, which the SDK honours: milliseconds, so a test's
+            # retries do not wait out the SDK's own backoff.
+            failure.headers["retry-after-ms"] = "10"
+            return failure
         if not body.get("stream"):
             return _error(400, "invalid_request_error", "this server streams only")
         reply = decide(as_chat(body["messages"]), [t["name"] for t in body.get("tools", [])])

@@ -1,0 +1,60 @@
+"""What a call does when its cloud LLM fails a turn for a passing reason (overloaded, rate
+limited, a 5xx, a timeout) even after the SDK's own retries: never silence.
+
+1. The first failure in a turn: the caller hears "one moment" while the turn is tried
+   again.
+2. A second: the offline dialogue engine takes the call over and answers the turn from
+   the tenant's documents (a graceful hand-off, not a dead line); the timeline records
+   ``provider.fallback`` with ``reason: unavailable``.
+
+A permanent failure (a refused key) is not handled here: the LLM switcher's failover
+strategy moves the call at once (pipeline.py).
+"""
+
+from loguru import logger
+from pipecat.frames.frames import (
+    ErrorFrame,
+    LLMRunFrame,
+    ManuallySwitchServiceFrame,
+    TTSSpeakFrame,
+)
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.services.llm_service import LLMService
+
+from media_plane.calls import Call
+
+# "One moment", in the agent's language (by its base language; English otherwise).
+ONE_MOMENT = {"en": "One moment, please.", "hi": "एक पल रुकिए।"}
+
+
+class LLMRecovery:
+    def __init__(self, call: Call, worker: PipelineWorker, cloud: LLMService, standby: LLMService):
+        self._call = call
+        self._worker = worker
+        self._standby = standby
+        self._provider = call.agent.providers.get("llm", "")
+        self._failures = 0  # in the current turn
+        cloud.add_event_handler("on_error", self._failed)
+
+    def new_turn(self) -> None:
+        self._failures = 0
+
+    async def _failed(self, service: LLMService, error: ErrorFrame) -> None:
+        if not service.is_usable:
+            return  # permanent: the switcher's failover has it
+        self._failures += 1
+        log = logger.bind(tenant_id=self._call.tenant_id, call_id=self._call.call_id)
+        category = error.category.value if error.category else "unknown"
+        if self._failures == 1:
+            log.warning("call.llm_retry", provider=self._provider, category=category)
+            self._call.record("llm.retry", provider=self._provider, category=category)
+            language = self._call.agent.language.split("-")[0]
+            hold = ONE_MOMENT.get(language, ONE_MOMENT["en"])
+            await self._worker.queue_frames([TTSSpeakFrame(hold), LLMRunFrame()])
+        elif self._failures == 2:
+            log.warning("call.provider_fallback", role="llm", provider=self._provider)
+            self._call.record(
+                "provider.fallback", role="llm", provider=self._provider, reason="unavailable"
+            )
+            # The switch re-runs the turn on the standby (pipeline.py's _answer_again).
+            await self._worker.queue_frames([ManuallySwitchServiceFrame(service=self._standby)])
