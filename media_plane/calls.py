@@ -15,6 +15,7 @@ from loguru import logger
 
 from media_plane.agent import AgentConfig, CallEventRecord
 from media_plane.audio_meter import InboundAudioMeter
+from media_plane.breakers import CallProviders
 from media_plane.events import EventSink
 from media_plane.providers.credentials import Credentials
 from media_plane.recording import CallRecorder
@@ -47,6 +48,7 @@ class Call:
     prepared: asyncio.Task[Prepared] | None = None
     recorder: CallRecorder | None = None
     audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
+    providers: CallProviders = field(default_factory=CallProviders)  # for the breakers
     _seq: int = 0
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
 

@@ -46,6 +46,7 @@ class LLMRecovery:
         log = logger.bind(tenant_id=self._call.tenant_id, call_id=self._call.call_id)
         category = error.category.value if error.category else "unknown"
         if self._failures == 1:
+            self._call.providers.failed(self._provider)  # its breaker counts failed calls
             log.warning("call.llm_retry", provider=self._provider, category=category)
             self._call.record("llm.retry", provider=self._provider, category=category)
             language = self._call.agent.language.split("-")[0]

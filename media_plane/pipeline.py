@@ -137,25 +137,38 @@ class PlaybackMarks(FrameProcessor):
 S = TypeVar("S")
 
 
-def _or_offline(call: Call, role: str, make: Callable[[AgentConfig], S]) -> S:
+def _or_offline(call: Call, role: str, make: Callable[[AgentConfig], S], prepared: Prepared) -> S:
     """The agent's provider for ``role``, or the offline one when neither the tenant nor
-    the platform has a key for it: the caller is still served, and the operator sees why
-    (a log line and a ``provider.fallback`` event on the call's timeline)."""
+    the platform has a key for it, or when the provider's circuit breaker is open: the
+    caller is still served, and the operator sees why (a log line and a
+    ``provider.fallback`` event on the call's timeline)."""
+    offline = replace(call.agent, providers=call.agent.providers | {role: "offline"})
+    provider = call.agent.providers.get(role, "offline")
+    owner = prepared.credentials.owners.get(provider)
+    if owner is not None and not call.providers.allow(provider, owner):
+        _log_fallback(call, role, provider, "circuit_open")
+        return make(offline)
     try:
         return make(call.agent)
     except MissingKey as missing:
-        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
-            "call.provider_fallback", role=role, provider=missing.provider
-        )
-        call.record("provider.fallback", role=role, provider=missing.provider, reason=str(missing))
-        return make(replace(call.agent, providers=call.agent.providers | {role: "offline"}))
+        _log_fallback(call, role, missing.provider, str(missing))
+        return make(offline)
+
+
+def _log_fallback(call: Call, role: str, provider: str, reason: str) -> None:
+    logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
+        "call.provider_fallback", role=role, provider=provider, reason=reason
+    )
+    call.record("provider.fallback", role=role, provider=provider, reason=reason)
 
 
 def _stt(call: Call, prepared: Prepared) -> FrameProcessor:
     """The agent's STT, and behind a cloud one the offline recogniser on standby: if the
     provider gives up (a refused key, a connection that will not stay up), Pipecat's
     failover switcher moves the call to it, and the caller is still heard."""
-    stt = _or_offline(call, "stt", lambda a: make_stt(a, prepared.key_terms, prepared.credentials))
+    stt = _or_offline(
+        call, "stt", lambda a: make_stt(a, prepared.key_terms, prepared.credentials), prepared
+    )
     provider = call.agent.providers.get("stt", "offline")
     if provider not in CLOUD_PROVIDERS or isinstance(stt, OfflineSTTService):
         return stt
@@ -171,7 +184,7 @@ def _llm(call: Call, prepared: Prepared) -> tuple[FrameProcessor, list[LLMServic
     """The agent's LLM (and the services behind it): behind a cloud one the offline
     dialogue engine stands by, and takes the call over if the provider gives up (a
     refused key), so the caller is still answered from the tenant's documents."""
-    llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials))
+    llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials), prepared)
     provider = call.agent.providers.get("llm", "offline")
     if provider not in CLOUD_PROVIDERS or isinstance(llm, OfflineDialogueEngine):
         return llm, [llm]
@@ -185,7 +198,7 @@ def _tts(call: Call, prepared: Prepared) -> FrameProcessor:
     """The agent's voice, and behind a cloud one the offline voice on standby: if the
     provider gives up (a refused key, a voice it will not synthesise), the caller still
     hears the agent rather than silence."""
-    tts = _or_offline(call, "tts", lambda a: make_tts(a, prepared.credentials))
+    tts = _or_offline(call, "tts", lambda a: make_tts(a, prepared.credentials), prepared)
     provider = call.agent.providers.get("tts", "offline")
     if provider not in CLOUD_PROVIDERS or isinstance(tts, OfflineTTSService):
         return tts
@@ -204,10 +217,8 @@ def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwit
     async def _switched(_strategy, service):
         if primary.is_usable:
             return  # not a failure of the provider: a hand-off (llm_recovery.py) says why
-        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning(
-            "call.provider_fallback", role=role, provider=provider
-        )
-        call.record("provider.fallback", role=role, provider=provider, reason="failed")
+        call.providers.failed(provider)
+        _log_fallback(call, role, provider, "failed")
 
 
 def build_call_worker(
@@ -289,6 +300,10 @@ def build_call_worker(
         async def _answer_again(_strategy, _service):
             # The turn the failed provider dropped is answered by the one taking over.
             await worker.queue_frames([LLMRunFrame()])
+
+    @worker.event_handler("on_pipeline_finished")
+    async def _ended(_worker, _frame):
+        call.providers.ended()  # each cloud provider that did not fail: a success
 
     @aggregators.user().event_handler("on_user_turn_stopped")
     async def _user_turn(_aggregator, _strategy, message):

@@ -35,6 +35,7 @@ FRAME_SECS = 0.02
 SILENCE = b"\xff" * FRAME
 SETTLE_SECS = 1.0  # the agent is done when nothing new has played for this long
 BARGE_IN_AFTER_SECS = 1.2  # how much of a reply plays before the caller cuts in
+PLAYING_GAP_SECS = 0.2
 REPLY_TIMEOUT_SECS = 15.0
 
 
@@ -348,7 +349,9 @@ async def place_call(
                             line.closed,
                         )
                     turn = Turn(index=i, caller=utterance.label)
-                    was_playing = bool(line.playback)
+                    # The agent's audio arrives at the pace it plays, so the buffer can be
+                    # empty for an instant mid-reply: playing is "heard in the last 200 ms".
+                    was_playing = line.agent_idle_for < PLAYING_GAP_SECS
                     line.clear_at = None
                     line.speak(uframes)
                     line.heard.append(bytearray())

@@ -13,6 +13,9 @@ CLOUD_PROVIDERS = ("deepgram", "anthropic", "openai", "cartesia", "sarvam")
 class Credentials:
     keys: dict[str, str] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    # Whose key (or endpoint) each provider is reached with: "platform" or the tenant's
+    # id. Each has its own circuit breaker (breakers.py).
+    owners: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # keys never reach a log line
         return f"Credentials(providers={sorted(self.keys)}, urls={self.urls})"
@@ -21,18 +24,19 @@ class Credentials:
 async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) -> Credentials:
     """Only for the providers the agent uses, looked up when its call is announced."""
     used = {p for p in agent.providers.values() if p in CLOUD_PROVIDERS}
-    keys, urls = {}, {}
+    keys, urls, owners = {}, {}, {}
     for provider in sorted(used):
         key = await port.secret(agent.tenant_id, f"{provider}_api_key")
         url = getattr(settings, f"{provider}_url", None)
+        owners[provider] = agent.tenant_id if key else "platform"
         if provider == "openai" and agent.llm_url:
             # The tenant's own endpoint gets the tenant's own key or none: the platform's
             # key never goes to a server a tenant chose.
-            url = agent.llm_url
+            url, owners[provider] = agent.llm_url, agent.tenant_id
         else:
             key = key or getattr(settings, f"{provider}_api_key", None)
         if key:
             keys[provider] = key
         if url:
             urls[provider] = str(url)
-    return Credentials(keys, urls)
+    return Credentials(keys, urls, owners)

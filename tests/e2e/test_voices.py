@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from media_plane.breakers import FAILURES_TO_OPEN, metric_key
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port
 from tests.conftest import AUTH, TOKEN, PlatformProcess, make_tenant
@@ -117,6 +119,44 @@ async def test_a_refused_cartesia_key_falls_back_to_the_offline_voice(platform, 
     events = await wait_for_end(platform, tenant["id"], report.call_id)
     (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
     assert fallback == {"role": "tts", "provider": "cartesia", "reason": "failed"}
+
+
+async def test_a_provider_failing_call_after_call_is_not_tried_until_its_breaker_half_opens(
+    platform, servers
+):
+    tenant = cartesia_tenant(platform, "another-revoked-key")
+    cartesia = servers["cartesia"].app.state
+    for _ in range(FAILURES_TO_OPEN):
+        refused = cartesia.refused
+        report = await place_call(platform, tenant["number"], [], token=TOKEN)
+        assert cartesia.refused > refused  # tried, refused, the offline voice spoke
+        assert report.turns[0].agent_heard_secs > 1
+    assert breaker_state(platform, "cartesia", metric_key(tenant["id"])) == 2  # open
+    refused = cartesia.refused
+    report = await place_call(platform, tenant["number"], [], token=TOKEN)
+    assert cartesia.refused == refused  # not even tried
+    assert report.turns[0].agent_heard_secs > 1  # and the greeting still spoken, offline
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]
+    assert fallback == {"role": "tts", "provider": "cartesia", "reason": "circuit_open"}
+    # The breaker is this tenant's key's alone: the platform's key is still closed.
+    assert breaker_state(platform, "cartesia", "platform") in (None, 0)  # None: never used
+    assert tenant["id"] not in metrics_text(platform)
+
+
+def metrics_text(platform: str) -> str:
+    return httpx.get(f"{platform}/metrics").text
+
+
+def breaker_state(platform: str, provider: str, key: str) -> float | None:
+    for family in text_string_to_metric_families(metrics_text(platform)):
+        for sample in family.samples:
+            if sample.name == "switchboard_provider_breaker_state" and sample.labels == {
+                "provider": provider,
+                "key": key,
+            }:
+                return sample.value
+    return None
 
 
 async def test_a_hindi_call_is_heard_answered_and_spoken_in_hindi(platform, servers):

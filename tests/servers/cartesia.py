@@ -34,11 +34,13 @@ def cartesia_app(api_keys: set[str], voices: set[str]) -> FastAPI:
     app = FastAPI()
     app.state.connections = []  # each connection's key and version
     app.state.requests = []  # every generation request, in arrival order
+    app.state.refused = 0  # upgrades refused for a wrong key
 
     @app.websocket("/tts/websocket")
     async def tts(websocket: WebSocket):
         key = websocket.headers.get("x-api-key", "")
         if key not in api_keys:
+            app.state.refused += 1
             await websocket.send_denial_response(
                 JSONResponse({"error": "Invalid API key", "status_code": 401}, 401)
             )
