@@ -44,6 +44,13 @@ class MissingKey(LookupError):
         self.provider = provider
 
 
+def _key(credentials: Credentials, provider: str) -> str:
+    key = credentials.keys.get(provider)
+    if key is None:
+        raise MissingKey(provider)
+    return key
+
+
 def make_stt(
     agent: AgentConfig,
     key_terms: frozenset[str] = frozenset(),
@@ -62,9 +69,7 @@ def make_stt(
 def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:
     from pipecat.services.deepgram.stt import DeepgramSTTService  # its SDK: only if used
 
-    key = credentials.keys.get("deepgram")
-    if key is None:
-        raise MissingKey("deepgram")
+    key = _key(credentials, "deepgram")
     return DeepgramSTTService(
         api_key=key,
         base_url=credentials.urls.get("deepgram", ""),
@@ -117,9 +122,7 @@ def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
     from anthropic import AsyncAnthropic, Timeout  # its SDK: only if used
     from pipecat.services.anthropic.llm import AnthropicLLMService
 
-    key = credentials.keys.get("anthropic")
-    if key is None:
-        raise MissingKey("anthropic")
+    key = _key(credentials, "anthropic")
     return AnthropicLLMService(
         api_key=key,
         client=AsyncAnthropic(
@@ -163,9 +166,7 @@ def _cartesia(agent: AgentConfig, credentials: Credentials) -> TTSService:
     from pipecat.services.cartesia.tts import CartesiaTTSService
     from pipecat.transcriptions.language import Language
 
-    key = credentials.keys.get("cartesia")
-    if key is None:
-        raise MissingKey("cartesia")
+    key = _key(credentials, "cartesia")
     base = credentials.urls.get("cartesia", "wss://api.cartesia.ai").rstrip("/")
     return CartesiaTTSService(
         api_key=key,
@@ -182,9 +183,7 @@ def _sarvam(agent: AgentConfig, credentials: Credentials) -> TTSService:
     from pipecat.services.sarvam.tts import SarvamTTSService
     from pipecat.transcriptions.language import Language
 
-    key = credentials.keys.get("sarvam")
-    if key is None:
-        raise MissingKey("sarvam")
+    key = _key(credentials, "sarvam")
     base = credentials.urls.get("sarvam", "wss://api.sarvam.ai").rstrip("/")
     return SarvamTTSService(
         api_key=key,
