@@ -28,15 +28,17 @@ async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) 
     for provider in sorted(used):
         key = await port.secret(agent.tenant_id, f"{provider}_api_key")
         url = getattr(settings, f"{provider}_url", None)
-        owners[provider] = agent.tenant_id if key else "platform"
+        owner = agent.tenant_id if key else "platform"
         if provider == "openai" and agent.llm_url:
             # The tenant's own endpoint gets the tenant's own key or none: the platform's
             # key never goes to a server a tenant chose.
-            url, owners[provider] = agent.llm_url, agent.tenant_id
+            url, owner = agent.llm_url, agent.tenant_id
         else:
             key = key or getattr(settings, f"{provider}_api_key", None)
         if key:
             keys[provider] = key
         if url:
             urls[provider] = str(url)
+        if key or (url and provider == "openai"):  # reachable (else: MissingKey)
+            owners[provider] = owner
     return Credentials(keys, urls, owners)

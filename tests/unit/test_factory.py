@@ -46,8 +46,19 @@ async def test_the_platforms_key_never_goes_to_a_tenants_own_endpoint():
 
     found = await credentials_for(on_platform, Secrets({}), settings)
     assert found.keys == {"openai": "platform-key"} and found.urls == {"openai": "http://p/v1"}
+    assert found.owners == {"openai": "platform"}
     found = await credentials_for(own, Secrets({}), settings)
     assert found.keys == {} and found.urls == {"openai": "https://llm.tenant.example/v1"}
+    assert found.owners == {"openai": "t1"}  # its own breaker
     found = await credentials_for(own, Secrets({"openai_api_key": "tenant-key"}), settings)
     assert found.keys == {"openai": "tenant-key"}
     assert "tenant-key" not in repr(found)  # keys never reach a log line
+
+
+async def test_a_provider_with_no_key_has_no_breaker_to_count_on():
+    cartesia = agent(providers={"tts": "cartesia"}, voice="71a7ad14-091c-4e8e-a314-022ece01c121")
+    settings = Settings(_env_file=None)
+    found = await credentials_for(cartesia, Secrets({}), settings)
+    assert found.keys == {} and found.owners == {}  # the call falls back: no key
+    found = await credentials_for(cartesia, Secrets({"cartesia_api_key": "k"}), settings)
+    assert found.owners == {"cartesia": "t1"}
