@@ -58,10 +58,10 @@ from switchboard.caller import (  # noqa: E402
     FRAME_SECS,
     SILENCE,
     Utterance,
-    signed_by_twilio,
     speech_frames,
 )
 from switchboard.demo.run import free_port, wait_ready  # noqa: E402
+from switchboard.phones import signed_by_twilio  # noqa: E402
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN  # noqa: E402
 
 TOKEN = "bench-admin-token"

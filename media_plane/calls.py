@@ -104,6 +104,7 @@ class CallRegistry:
         self._live: dict[str, Call] = {}
         self._finished: dict[str, tuple[float, Call]] = {}
         self._by_provider_sid: dict[str, str] = {}
+        self._finished_by_provider_sid: dict[str, str] = {}
 
     def announce(
         self, provider_call_sid: str, agent: AgentConfig, number: str | None = None
@@ -146,11 +147,18 @@ class CallRegistry:
         self._live.pop(call.call_id, None)
         self._by_provider_sid.pop(call.provider_call_sid, None)
         self._finished[call.call_id] = (time.monotonic(), call)
+        self._finished_by_provider_sid[call.provider_call_sid] = call.call_id
 
     def finished(self, call_id: str) -> Call | None:
         self._expire()
         entry = self._finished.get(call_id)
         return entry[1] if entry else None
+
+    def finished_for(self, provider_call_sid: str) -> Call | None:
+        """The ended call the provider knows by this id (a provider's follow-up request
+        that, like Exotel's, names the call only by its own id)."""
+        call_id = self._finished_by_provider_sid.get(provider_call_sid)
+        return self.finished(call_id) if call_id else None
 
     def active_for(self, tenant_id: str) -> int:
         """The tenant's calls announced or under way (what a concurrency quota counts)."""
@@ -168,6 +176,8 @@ class CallRegistry:
             if now - at > PENDING_TTL_SECS:
                 del self._pending[call_id]
                 self._by_provider_sid.pop(call.provider_call_sid, None)
-        for call_id, (at, _) in list(self._finished.items()):
+        for call_id, (at, call) in list(self._finished.items()):
             if now - at > OUTCOME_TTL_SECS:
                 del self._finished[call_id]
+                if self._finished_by_provider_sid.get(call.provider_call_sid) == call_id:
+                    del self._finished_by_provider_sid[call.provider_call_sid]

@@ -12,7 +12,7 @@ not work on 8 kHz input (pipecat issue 3844).
 """
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from fastapi import WebSocket
@@ -35,6 +35,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.services.llm_service import LLMService
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketInputTransport,
@@ -64,7 +65,6 @@ from media_plane.providers.offline_stt import OfflineSTTService
 from media_plane.providers.offline_tts import OfflineTTSService
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
-from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 from media_plane.tools import register_tools, tools_schema
 
 VAD_STOP_SECS = 0.35  # silence that ends speech
@@ -113,12 +113,12 @@ class CallerAudioEnds(FrameProcessor):
 
 
 class PlaybackMarks(FrameProcessor):
-    """After each spoken reply, send Twilio a ``mark``: Twilio echoes it back when the
+    """After each spoken reply, send the provider a ``mark``: it echoes it back when the
     caller has heard everything before it, which tells us what was actually played."""
 
-    def __init__(self, stream_sid: str):
+    def __init__(self, mark: Callable[[str], dict]):
         super().__init__(enable_direct_mode=True)  # a cheap pass-through: no queue hop
-        self._stream_sid = stream_sid
+        self._mark = mark
         self._n = 0
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -126,12 +126,17 @@ class PlaybackMarks(FrameProcessor):
         await self.push_frame(frame, direction)
         if isinstance(frame, TTSStoppedFrame) and direction == FrameDirection.DOWNSTREAM:
             self._n += 1
-            mark = {
-                "event": "mark",
-                "streamSid": self._stream_sid,
-                "mark": {"name": f"reply-{self._n}"},
-            }
+            mark = self._mark(f"reply-{self._n}")
             await self.push_frame(OutputTransportMessageFrame(message=mark))
+
+
+@dataclass(frozen=True)
+class Line:
+    """How one telephony provider's media stream is spoken."""
+
+    serializer: FrameSerializer
+    mark: Callable[[str], dict]  # the provider's playback-mark message with this name
+    audio_chunk_10ms: int = 4  # agent audio per message, in 10 ms units (Pipecat's default)
 
 
 S = TypeVar("S")
@@ -224,19 +229,20 @@ def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwit
 def build_call_worker(
     call: Call,
     websocket: WebSocket,
-    stream_sid: str,
+    line: Line,
     port: ControlPlanePort,
     prepared: Prepared,
 ) -> tuple[PipelineWorker, FastAPIWebsocketTransport]:
+    """The call's pipeline on the provider's socket, spoken as ``line`` says."""
     agent = call.agent
-    serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call)
     transport = CallTransport(
         websocket=websocket,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
             add_wav_header=False,
-            serializer=serializer,
+            serializer=line.serializer,
+            audio_out_10ms_chunks=line.audio_chunk_10ms,
             allowed_origins=[],  # providers send no Origin; admission is by signed call id
         ),
     )
@@ -272,7 +278,7 @@ def build_call_worker(
             CallerAudioEnds(call.recorder.processor if call.recorder else None),
             llm,
             tts,
-            PlaybackMarks(stream_sid),
+            PlaybackMarks(line.mark),
             transport.output(),
             TurnLatency(lambda **latency: call.record("turn.latency", **latency)),
             *recording,  # after the output: it hears the caller and what was actually sent

@@ -1,21 +1,18 @@
 """The simulated caller: the platform's own test telephone.
 
-It does what Twilio does on a real call: posts the voice webhook, opens the media
-WebSocket from the TwiML it gets back and speaks the Media Streams protocol (``connected``,
-``start``, ``media`` as base64 mu-law 8 kHz in 20 ms frames paced by the wall clock,
-``mark`` echoes, ``stop``). Agent audio is "played" in real time from a playback buffer,
-so a ``clear`` drops exactly what a phone would not have played yet. After the call it
-transcribes what it heard, per turn, and reports the latency from the end of its own
-speech to the first agent audio that came back.
+It does what Twilio or Exotel does on a real call (``phones.py``: the first request, the
+media WebSocket it is answered with, and that provider's stream messages: ``connected``,
+``start``, ``media`` paced by the wall clock, ``mark`` echoes, ``stop``). Agent audio is
+"played" in real time from a playback buffer, so a ``clear`` drops exactly what a phone
+would not have played yet. After the call it transcribes what it heard, per turn, and
+reports the latency from the end of its own speech to the first agent audio that came
+back.
 """
 
 import asyncio
-import base64
 import json
-import secrets
 import time
 import wave
-import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,10 +21,10 @@ import httpx
 import numpy as np
 import soxr
 import websockets
-from twilio.request_validator import RequestValidator
 
 from media_plane.pcm import audioop
-from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
+from switchboard.phones import ExotelPhone, Phone, TwilioPhone
+from switchboard.settings import DEV_EXOTEL_API_KEY, DEV_EXOTEL_API_TOKEN, DEV_TWILIO_AUTH_TOKEN
 
 RATE = 8000
 FRAME = 160  # 20 ms of 8 kHz mu-law
@@ -71,7 +68,8 @@ class CallReport:
     greeting_first_audio_ms: float | None = None
     hung_up_by: str | None = None
     spoken: str | None = None  # a <Say> answer instead of a stream (e.g. unknown number)
-    transferred_to: str | None = None  # what the <Connect> action answered with <Dial>
+    transferred_to: str | None = None  # whom the provider was told to dial after the stream
+    protocol_errors: list[str] = field(default_factory=list)  # the platform broke the protocol
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -108,13 +106,15 @@ def speech_frames(utterance: Utterance, voice: str) -> list[bytes]:
 class _Line:
     """Both directions of the phone line, ticking every 20 ms."""
 
-    def __init__(self, ws, stream_sid: str):
+    def __init__(self, ws, phone: Phone):
         self.ws = ws
-        self.stream_sid = stream_sid
+        self.phone = phone
+        self.unsent = bytearray()  # frames waiting to make up one media message
+        self.unsent_at = 0.0
+        self.speech_ends_in_unsent = False
         self.outgoing: deque[bytes] = deque()
         self.playback: deque[bytes | str] = deque()  # audio frames and mark names
         self.heard: list[bytearray] = [bytearray()]  # played agent audio, per turn
-        self.seq = 0
         self.chunk = 0
         self.started = time.monotonic()
         self.last_speech_sent: float | None = None
@@ -126,10 +126,6 @@ class _Line:
         self.closed = asyncio.Event()
         self.server_closed = False
 
-    def _seq(self) -> str:
-        self.seq += 1
-        return str(self.seq)
-
     async def send(self, message: dict) -> None:
         await self.ws.send(json.dumps(message))
 
@@ -137,6 +133,7 @@ class _Line:
         self.outgoing.extend(frames)
         self.speech_started = None
         self.last_speech_sent = None
+        self.speech_ends_in_unsent = False
         self.first_audio_after_speech = None
 
     @property
@@ -170,34 +167,23 @@ class _Line:
             if self.speech_started is None:
                 self.speech_started = now
             if not self.outgoing:
-                self.last_speech_sent = now
+                self.speech_ends_in_unsent = True
         else:
             frame = SILENCE
-        self.chunk += 1
-        await self.send(
-            {
-                "event": "media",
-                "sequenceNumber": self._seq(),
-                "media": {
-                    "track": "inbound",
-                    "chunk": str(self.chunk),
-                    "timestamp": str(int((now - self.started) * 1000)),
-                    "payload": base64.b64encode(frame).decode(),
-                },
-                "streamSid": self.stream_sid,
-            }
-        )
+        if not self.unsent:
+            self.unsent_at = now
+        self.unsent.extend(frame)
+        if len(self.unsent) >= FRAME * self.phone.frames_per_message:
+            self.chunk += 1
+            timestamp_ms = int((self.unsent_at - self.started) * 1000)
+            await self.send(self.phone.media(bytes(self.unsent), self.chunk, timestamp_ms))
+            self.unsent.clear()
+            if self.speech_ends_in_unsent:  # the caller's last word has left the phone
+                self.last_speech_sent = now
+                self.speech_ends_in_unsent = False
         # Play one frame of agent audio; marks are echoed once everything before them played.
         while self.playback and isinstance(self.playback[0], str):
-            name = self.playback.popleft()
-            await self.send(
-                {
-                    "event": "mark",
-                    "sequenceNumber": self._seq(),
-                    "streamSid": self.stream_sid,
-                    "mark": {"name": name},
-                }
-            )
+            await self.send(self.phone.mark(self.playback.popleft()))  # type: ignore[arg-type]
         if self.playback:
             self.heard[-1].extend(self.playback.popleft())  # type: ignore[arg-type]
             self.last_audio_activity = now
@@ -209,7 +195,7 @@ class _Line:
                 event = message.get("event")
                 now = time.monotonic()
                 if event == "media":
-                    payload = base64.b64decode(message["media"]["payload"])
+                    payload = self.phone.agent_audio(message)
                     if self.first_audio is None:
                         self.first_audio = now
                     if (
@@ -255,73 +241,34 @@ async def place_call(
     hang_up: bool = True,
     token: str | None = None,
     tenant_id: str | None = None,
+    provider: str = "twilio",
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN,
+    exotel_api_key: str = DEV_EXOTEL_API_KEY,
+    exotel_api_token: str = DEV_EXOTEL_API_TOKEN,
 ) -> CallReport:
-    """One call, as Twilio would place it to the platform: every webhook and the media
-    stream's upgrade signed with ``twilio_auth_token`` (the account the number is on)."""
-    call_sid = "CA" + secrets.token_hex(16)
-    account_sid = "AC" + secrets.token_hex(16)
-    stream_sid = "MZ" + secrets.token_hex(16)
+    """One call, as ``provider`` (``twilio`` or ``exotel``) would place it to the platform,
+    authenticated as that provider's account the number is on (``twilio_auth_token``
+    signs Twilio's requests; ``exotel_api_key`` and ``_token`` are Exotel's)."""
+    phone: Phone = (
+        ExotelPhone(base_url, exotel_api_key, exotel_api_token)
+        if provider == "exotel"
+        else TwilioPhone(base_url, twilio_auth_token)
+    )
     frames = [speech_frames(u, voice) for u in utterances]  # synthesise before dialling
 
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        webhook = {
-            "CallSid": call_sid,
-            "AccountSid": account_sid,
-            "From": caller_id,
-            "To": to,
-            "CallStatus": "ringing",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-        }
-        voice_url = base_url.rstrip("/") + "/twilio/voice"
-        r = await http.post(
-            voice_url, data=webhook, headers=signed_by_twilio(twilio_auth_token, voice_url, webhook)
-        )
-        r.raise_for_status()
-        root = ET.fromstring(r.text)
-        stream = root.find("./Connect/Stream")
-        if stream is None:
-            say = root.find("./Say")
-            return CallReport(
-                call_id=None,
-                outcome="no_stream",
-                turns=[],
-                spoken=say.text if say is not None else None,
-            )
-        params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-        call_id = params.get("call_id")
-        action = root.find("./Connect")
-        action_url = action.get("action") if action is not None else None
+        answer = await phone.dial(http, to, caller_id)
+        if answer.stream_url is None:
+            return CallReport(call_id=None, outcome="no_stream", turns=[], spoken=answer.spoken)
+        call_id = answer.call_id
 
         turns = [Turn(index=0, caller=None)]
-        stream_url = stream.get("url", "")
         async with websockets.connect(
-            stream_url,
-            max_size=2**22,
-            additional_headers=signed_by_twilio(twilio_auth_token, stream_url),
+            answer.stream_url, max_size=2**22, additional_headers=answer.headers
         ) as ws:
-            line = _Line(ws, stream_sid)
-            await line.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-            await line.send(
-                {
-                    "event": "start",
-                    "sequenceNumber": line._seq(),
-                    "start": {
-                        "accountSid": account_sid,
-                        "streamSid": stream_sid,
-                        "callSid": call_sid,
-                        "tracks": ["inbound"],
-                        "customParameters": params,
-                        "mediaFormat": {
-                            "encoding": "audio/x-mulaw",
-                            "sampleRate": RATE,
-                            "channels": 1,
-                        },
-                    },
-                    "streamSid": stream_sid,
-                }
-            )
+            line = _Line(ws, phone)
+            for message in phone.opening():
+                await line.send(message)
             line.started = time.monotonic()
             tasks = [
                 asyncio.create_task(line.tick_loop()),
@@ -378,40 +325,25 @@ async def place_call(
                 if not hang_up:
                     # Wait for the agent to end the call; if it does not, hang up anyway.
                     await _wait(lambda: False, REPLY_TIMEOUT_SECS, line.closed)
-                if line.closed.is_set():
-                    hung_up_by = "agent"
-                else:
+                if not line.closed.is_set():
                     await _wait(
                         lambda: line.agent_idle_for >= SETTLE_SECS, REPLY_TIMEOUT_SECS, line.closed
                     )
+                hung_up_by = "agent"  # unless the caller gets to hang up first
+                if not line.closed.is_set():
                     line.heard.append(bytearray())
-                    await line.send(
-                        {
-                            "event": "stop",
-                            "sequenceNumber": line._seq(),
-                            "streamSid": stream_sid,
-                            "stop": {"accountSid": account_sid, "callSid": call_sid},
-                        }
-                    )
-                    hung_up_by = "caller"
+                    try:
+                        await line.send(phone.stop())
+                        hung_up_by = "caller"
+                    except websockets.ConnectionClosed:
+                        pass
             finally:
                 line.closed.set()
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-        # Like Twilio: once the stream has ended, ask the <Connect> action what comes next.
-        transferred_to = None
-        if action_url:
-            ended = {"CallSid": call_sid, "AccountSid": account_sid, "CallStatus": "in-progress"}
-            r = await http.post(
-                action_url,
-                data=ended,
-                headers=signed_by_twilio(twilio_auth_token, action_url, ended),
-            )
-            if r.status_code == 200:
-                dial = ET.fromstring(r.text).find("./Dial")
-                transferred_to = dial.text if dial is not None else None
+        transferred_to = await phone.after_stream(http)
 
         # What the caller heard, turn by turn, transcribed offline after the call.
         from media_plane.providers.offline_stt import decode_pcm
@@ -434,15 +366,8 @@ async def place_call(
         greeting_first_audio_ms=greeting_ms,
         hung_up_by=hung_up_by,
         transferred_to=transferred_to,
+        protocol_errors=phone.protocol_errors,
     )
-
-
-def signed_by_twilio(
-    auth_token: str, url: str, form: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The ``X-Twilio-Signature`` header Twilio sends with a request to ``url``: its
-    documented scheme, computed by its own SDK."""
-    return {"X-Twilio-Signature": RequestValidator(auth_token).compute_signature(url, form or {})}
 
 
 def _calibrate_once() -> None:

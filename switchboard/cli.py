@@ -16,7 +16,12 @@ from typing import Any
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard.settings import DEV_ADMIN_TOKEN, DEV_TWILIO_AUTH_TOKEN
+from switchboard.settings import (
+    DEV_ADMIN_TOKEN,
+    DEV_EXOTEL_API_KEY,
+    DEV_EXOTEL_API_TOKEN,
+    DEV_TWILIO_AUTH_TOKEN,
+)
 
 
 class ClientSettings(BaseSettings):
@@ -25,6 +30,8 @@ class ClientSettings(BaseSettings):
     url: str = "http://127.0.0.1:8080"
     token: str = DEV_ADMIN_TOKEN
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
+    exotel_api_key: str = DEV_EXOTEL_API_KEY
+    exotel_api_token: str = DEV_EXOTEL_API_TOKEN
 
 
 class CliError(Exception):
@@ -107,9 +114,9 @@ def cmd_number_bind(args: argparse.Namespace) -> None:
         args,
         "POST",
         f"/v1/tenants/{args.tenant}/numbers",
-        json={"e164": args.number, "agent_id": args.agent},
+        json={"e164": args.number, "agent_id": args.agent, "provider": args.provider},
     )
-    _emit(args, out, f"{out['e164']} -> agent {out['agent_id']}")
+    _emit(args, out, f"{out['e164']} ({out['provider']}) -> agent {out['agent_id']}")
 
 
 def cmd_knowledge_add(args: argparse.Namespace) -> None:
@@ -196,7 +203,10 @@ def cmd_call(args: argparse.Namespace) -> None:
             hang_up=not args.no_hang_up,
             token=args.token,
             tenant_id=args.tenant,
+            provider=args.provider,
             twilio_auth_token=args.twilio_auth_token,
+            exotel_api_key=args.exotel_api_key,
+            exotel_api_token=args.exotel_api_token,
         )
     )
     if args.json:
@@ -258,6 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the auth token the call's webhooks are signed with, as Twilio signs them "
         "(SWITCHBOARD_TWILIO_AUTH_TOKEN)",
     )
+    call.add_argument(
+        "--provider",
+        choices=["twilio", "exotel"],
+        default="twilio",
+        help="which provider's protocol the call speaks (the number must be bound to it)",
+    )
+    call.add_argument(
+        "--exotel-api-key",
+        default=client.exotel_api_key,
+        help="the API key Exotel presents (SWITCHBOARD_EXOTEL_API_KEY)",
+    )
+    call.add_argument(
+        "--exotel-api-token",
+        default=client.exotel_api_token,
+        help="the API token Exotel presents (SWITCHBOARD_EXOTEL_API_TOKEN)",
+    )
     call.set_defaults(func=cmd_call)
 
     tenants = sub.add_parser("tenant", help="tenants and their agents").add_subparsers(
@@ -281,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--tenant", required=True)
     nb.add_argument("--agent", required=True)
     nb.add_argument("--number", required=True, help="E.164, e.g. +15550100200")
+    nb.add_argument(
+        "--provider", choices=["twilio", "exotel"], default="twilio", help="who delivers its calls"
+    )
     nb.set_defaults(func=cmd_number_bind)
 
     knowledge = sub.add_parser("knowledge", help="knowledge documents").add_subparsers(

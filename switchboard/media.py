@@ -17,6 +17,8 @@ from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_tts import VOICES, load_voice
 from media_plane.providers.recogniser import RECOGNISER
+from media_plane.telephony.exotel import Announcements
+from media_plane.telephony.exotel import router as exotel_router
 from media_plane.telephony.twilio import router as twilio_router
 from switchboard.lifetime import background, shared_redis
 from switchboard.settings import Settings
@@ -40,6 +42,7 @@ def warm_models(settings: Settings) -> None:
 
 def add_media_routes(app: FastAPI) -> None:
     app.include_router(twilio_router)
+    app.include_router(exotel_router)
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     async def metrics() -> Response:
@@ -52,6 +55,7 @@ async def start_media_plane(
 ) -> None:
     """Calls: the telephony webhooks and media streams, one pipeline per call."""
     app.state.calls = CallRegistry()
+    app.state.announcements = Announcements()  # Exotel calls the platform cannot take
     if settings.plane == "media":
         port = HttpControlPlane(
             str(settings.control_plane_url), settings.service_token, settings.agent_cache_secs

@@ -15,6 +15,8 @@ DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_ADMIN_PASSWORD = "admin"
 DEV_SERVICE_TOKEN = "dev-service-token"
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
+DEV_EXOTEL_API_KEY = "dev-exotel-api-key"
+DEV_EXOTEL_API_TOKEN = "dev-exotel-api-token"
 
 
 class Settings(BaseSettings):
@@ -105,6 +107,14 @@ class Settings(BaseSettings):
     # numbers on the platform's account are checked with this one. Empty: the platform
     # has no Twilio account, and only tenants' own numbers are answered.
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
+    # Exotel presents an API key and token (HTTP Basic) on every request for a call. A
+    # tenant with its own Exotel account stores them as the secrets "exotel_api_key" and
+    # "exotel_api_token"; numbers on the platform's account are checked with these. Empty:
+    # only tenants' own Exotel numbers are answered.
+    exotel_api_key: str = DEV_EXOTEL_API_KEY
+    exotel_api_token: str = DEV_EXOTEL_API_TOKEN
+    # Exotel writes numbers in national form (080...): the country they are in.
+    exotel_country_code: str = Field(default="91", pattern=r"^[1-9]\d{0,2}$")
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None
@@ -137,6 +147,11 @@ class Settings(BaseSettings):
             if self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN:
                 raise ValueError(
                     "SWITCHBOARD_TWILIO_AUTH_TOKEN must be the platform's Twilio auth token in "
+                    "production (or empty if every tenant brings its own)"
+                )
+            if self.exotel_api_token == DEV_EXOTEL_API_TOKEN:
+                raise ValueError(
+                    "SWITCHBOARD_EXOTEL_API_TOKEN must be the platform's Exotel API token in "
                     "production (or empty if every tenant brings its own)"
                 )
             if self.service_token == DEV_SERVICE_TOKEN:

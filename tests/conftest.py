@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from knowledge.dense import MiniLmEmbedder, open_embedder
-from switchboard.caller import signed_by_twilio
 from switchboard.demo.run import free_port, wait_ready
+from switchboard.phones import signed_by_twilio
 from switchboard.server import create_app
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN, Settings
 
@@ -225,14 +225,20 @@ def post_as_twilio(
     return client.post(path, data=form, headers=signed_by_twilio(auth_token, url, form))
 
 
-def unique_number() -> str:
-    return "+1555" + str(uuid.uuid4().int)[:7]
+def unique_number(country: str = "1555") -> str:
+    return f"+{country}" + str(uuid.uuid4().int)[:7]
 
 
 def make_tenant(
-    api: httpx.Client | TestClient, document: str | None = None, **agent: object
+    api: httpx.Client | TestClient,
+    document: str | None = None,
+    *,
+    telephony: str = "twilio",
+    secrets: dict[str, str] | None = None,
+    **agent: object,
 ) -> dict:
-    """A tenant with an agent, a bound number and optionally one document."""
+    """A tenant with an agent, a number bound on ``telephony`` (an Indian one on Exotel),
+    its ``secrets`` stored and optionally one document."""
     body = {
         "name": "Test Clinic",
         "agent": {"name": "Reception", "greeting": "Hello, you have reached the test clinic."}
@@ -241,13 +247,18 @@ def make_tenant(
     r = api.post("/v1/tenants", json=body, headers=AUTH)
     assert r.status_code == 201, r.text
     tenant = r.json()
-    number = unique_number()
+    number = unique_number("91804") if telephony == "exotel" else unique_number()
     r = api.post(
         f"/v1/tenants/{tenant['id']}/numbers",
-        json={"e164": number, "agent_id": tenant["agent"]["id"]},
+        json={"e164": number, "agent_id": tenant["agent"]["id"], "provider": telephony},
         headers=AUTH,
     )
     assert r.status_code == 201, r.text
+    for name, value in (secrets or {}).items():
+        r = api.put(
+            f"/v1/tenants/{tenant['id']}/secrets/{name}", json={"value": value}, headers=AUTH
+        )
+        assert r.status_code == 200, r.text
     if document is not None:
         r = api.post(
             f"/v1/tenants/{tenant['id']}/documents",

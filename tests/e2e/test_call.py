@@ -16,7 +16,8 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_plane.providers.offline_tts import synthesize
-from switchboard.caller import Utterance, place_call, signed_by_twilio
+from switchboard.caller import Utterance, place_call
+from switchboard.phones import signed_by_twilio
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
 from tests.conftest import AUTH, TOKEN, make_tenant, post_as_twilio
 

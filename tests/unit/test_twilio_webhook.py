@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from media_plane import calls
-from switchboard.caller import signed_by_twilio
+from switchboard.phones import signed_by_twilio
 from switchboard.server import create_app
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
 from tests.conftest import AUTH, make_tenant, post_as_twilio

@@ -1,0 +1,266 @@
+"""Exotel: the Voicebot applet's bootstrap, its media WebSocket and the flow's follow-ups.
+
+An Exotel number's call flow (App Bazaar) for a Switchboard agent is
+``Voicebot → Passthru → Connect | Hangup``:
+
+1. ``GET /exotel/voicebot`` is the Voicebot applet's URL (its dynamic form: an HTTPS
+   endpoint that answers ``{"url": "wss://..."}``). Exotel passes ``CallSid``, ``CallFrom``
+   and ``CallTo`` in the query. The called number picks the tenant's agent; the answer is
+   the call's stream URL, carrying the call id (single use, unguessable, short-lived: what
+   admits the stream) and ``CallSid`` (what a proxy hashes on: every request Exotel makes
+   for the call carries it, so all of them reach the pod that owns the call).
+2. ``WS /exotel/stream`` admits only that stream, with Exotel's credentials, once. Exotel
+   sends ``connected``, ``start`` (``stream_sid``, ``call_sid``), then ``media`` as base64
+   16-bit PCM at 8 kHz; see ``exotel_serializer.py`` for what goes back. A call the platform
+   cannot take (unknown number, a plan's limit, the control plane down) still gets a stream
+   URL: it speaks the apology and closes, so the caller never meets silence.
+3. When the agent ends the call or transfers it, the platform closes the stream and Exotel
+   moves on to the Passthru applet, ``GET /exotel/stream-ended``: 200 when the caller is
+   to be transferred (the flow's Connect applet follows), 302 otherwise (Hangup).
+4. ``GET /exotel/transfer`` is that Connect applet's dynamic URL: the number to dial.
+
+Every request is authenticated as Exotel documents (``exotel_auth.py``).
+"""
+
+import asyncio
+import base64
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, WebSocket
+from fastapi.websockets import WebSocketDisconnect
+from loguru import logger
+
+from control_plane.kit.errors import DomainError, NotFound
+from media_plane.agent import ControlPlaneUnavailable
+from media_plane.calls import Call
+from media_plane.pipeline import Line
+from media_plane.providers.factory import CALL_SAMPLE_RATE
+from media_plane.providers.offline_tts import synthesize_cached
+from media_plane.telephony import exotel_auth
+from media_plane.telephony.exotel_serializer import (
+    AUDIO_CHUNK_10MS,
+    MIN_CHUNK_BYTES,
+    SwitchboardExotelSerializer,
+    exotel_chunk,
+)
+from media_plane.telephony.session import (
+    NOT_IN_SERVICE,
+    UNAVAILABLE,
+    admit,
+    await_start,
+    run_call,
+)
+from media_plane.telephony.twilio import BadWebhook
+from media_plane.telephony.twilio_auth import public_base
+from media_plane.voices import DEFAULT_VOICES
+
+router = APIRouter(tags=["exotel"])
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+CALL_SID = Annotated[str, Query(alias="CallSid", min_length=2, max_length=64)]
+START_TIMEOUT_SECS = 10.0
+POLICY_VIOLATION = 1008
+ANNOUNCEMENT_TTL_SECS = 60.0
+MARK_WAIT_SECS = 2.0  # after an apology's audio, for Exotel to say it has played it
+
+
+def e164(number: str, country_code: str) -> str:
+    """A number as Exotel writes it (``08047491899``, ``+918047491899``,
+    ``918047491899``) in E.164, as the platform binds numbers."""
+    digits = re.sub(r"[\s()-]", "", number)
+    if digits.startswith("+"):
+        candidate = digits
+    elif digits.startswith("00"):
+        candidate = "+" + digits[2:]
+    elif digits.startswith("0"):
+        candidate = f"+{country_code}{digits[1:]}"
+    elif len(digits) == 10:
+        candidate = f"+{country_code}{digits}"
+    else:
+        candidate = "+" + digits
+    if not E164.match(candidate):
+        raise BadWebhook(f"'CallTo' must be a phone number, got {number[:32]!r}")
+    return candidate
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What a call the platform cannot take hears before its stream closes."""
+
+    text: str
+    provider_call_sid: str
+    tenant_id: str | None  # whose Exotel credentials open its stream
+
+
+class Announcements:
+    """Announcements issued by the bootstrap, each claimed once by its stream."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[float, Announcement]] = {}
+
+    def issue(self, announcement: Announcement) -> str:
+        now = time.monotonic()
+        for key, (at, _) in list(self._pending.items()):
+            if now - at > ANNOUNCEMENT_TTL_SECS:
+                del self._pending[key]
+        key = "say_" + secrets.token_urlsafe(24)
+        self._pending[key] = (now, announcement)
+        return key
+
+    def pending(self, key: str) -> Announcement | None:
+        entry = self._pending.get(key)
+        return entry[1] if entry else None
+
+    def claim(self, key: str) -> Announcement | None:
+        entry = self._pending.pop(key, None)
+        return entry[1] if entry else None
+
+
+def _stream_url(request: Request, key: str, call_sid: str) -> dict[str, str]:
+    base = public_base(request)
+    ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    return {"url": f"{ws_base}/exotel/stream?call_id={key}&CallSid={call_sid}"}
+
+
+@router.get("/exotel/voicebot")
+async def voicebot(
+    request: Request,
+    call_sid: CALL_SID,
+    call_to: Annotated[str, Query(alias="CallTo", min_length=1, max_length=32)],
+) -> dict[str, str]:
+    to = e164(call_to, request.app.state.settings.exotel_country_code)
+    port = request.app.state.port
+
+    def say(text: str, tenant_id: str | None) -> dict[str, str]:
+        key = request.app.state.announcements.issue(Announcement(text, call_sid, tenant_id))
+        return _stream_url(request, key, call_sid)
+
+    try:
+        agent = await port.agent_for_number(to)
+        # Authenticated as the account the number is on (for an unknown number, the
+        # platform's) before anything is said or started: a probe learns nothing.
+        await exotel_auth.verify(request, port, agent.tenant_id if agent else None)
+        if agent is None or agent.telephony != "exotel":
+            logger.info("exotel.unknown_number", bound_to=agent.telephony if agent else None)
+            return say(NOT_IN_SERVICE, agent.tenant_id if agent else None)
+        admitted = await admit(request, call_sid, agent, to)
+    except ControlPlaneUnavailable:
+        logger.exception("exotel.control_plane_unavailable")
+        return say(UNAVAILABLE, None)
+    if isinstance(admitted, str):
+        return say(admitted, agent.tenant_id)
+    return _stream_url(request, admitted.call_id, call_sid)
+
+
+async def _stream_sid_of(websocket: WebSocket, provider_call_sid: str) -> str | None:
+    """The stream's id from Exotel's ``start``, if it is the expected call's stream."""
+    try:
+        start = await asyncio.wait_for(await_start(websocket), START_TIMEOUT_SECS)
+    except (TimeoutError, WebSocketDisconnect):
+        return None
+    details = (start or {}).get("start")
+    if not isinstance(details, dict) or details.get("call_sid") != provider_call_sid:
+        return None
+    stream_sid = (start or {}).get("stream_sid") or details.get("stream_sid")
+    return stream_sid if isinstance(stream_sid, str) and stream_sid else None
+
+
+@router.websocket("/exotel/stream")
+async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
+    app = websocket.app
+    announced = app.state.calls.pending(call_id) if call_id else None
+    announcement = app.state.announcements.pending(call_id) if call_id else None
+    # Admitted only for a stream the bootstrap issued, with Exotel's credentials, once.
+    # Every refusal comes before the handshake completes: no pipeline, no audio.
+    try:
+        if announced is None and announcement is None:
+            raise DomainError("no such call waiting for its stream")
+        tenant_id = announced.tenant_id if announced else announcement.tenant_id
+        await exotel_auth.verify(websocket, app.state.port, tenant_id)
+        claimed = app.state.calls.claim(call_id) or app.state.announcements.claim(call_id)
+        if claimed is None:
+            raise DomainError("the call's stream was already opened")
+    except (DomainError, ControlPlaneUnavailable) as refused:
+        logger.warning("exotel.stream_refused", why=str(refused))
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    stream_sid = await _stream_sid_of(websocket, claimed.provider_call_sid)
+    if isinstance(claimed, Announcement):
+        if stream_sid:
+            await _announce(websocket, stream_sid, claimed.text)
+        await websocket.close()
+        return
+    call: Call = claimed
+    if stream_sid is None:
+        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning("exotel.bad_start")
+        app.state.calls.finish(call)
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    serializer = SwitchboardExotelSerializer(stream_sid=stream_sid, call=call)
+    line = Line(serializer, partial(playback_mark, stream_sid), AUDIO_CHUNK_10MS)
+    await run_call(call, websocket, line)
+
+
+def playback_mark(stream_sid: str, name: str) -> dict:
+    """Exotel echoes a ``mark`` once the caller has heard everything sent before it."""
+    return {"event": "mark", "stream_sid": stream_sid, "mark": {"name": name}}
+
+
+async def _announce(websocket: WebSocket, stream_sid: str, text: str) -> None:
+    """Speak ``text`` (the offline voice, cached) at the pace it plays, then wait for
+    Exotel's word that it has been heard before the stream closes."""
+    voice = DEFAULT_VOICES["offline"]
+    pcm = await asyncio.to_thread(synthesize_cached, "platform", voice, text, CALL_SAMPLE_RATE)
+    chunk_secs = MIN_CHUNK_BYTES / 2 / CALL_SAMPLE_RATE
+    started = time.monotonic()
+    try:
+        for n, at in enumerate(range(0, len(pcm), MIN_CHUNK_BYTES)):
+            payload = exotel_chunk(pcm[at : at + MIN_CHUNK_BYTES])
+            await websocket.send_text(
+                json.dumps(
+                    {
+                        "event": "media",
+                        "stream_sid": stream_sid,
+                        "media": {"payload": base64.b64encode(payload).decode()},
+                    }
+                )
+            )
+            # Two chunks ahead of the caller's ear, no more.
+            await asyncio.sleep(max(0.0, started + (n - 1) * chunk_secs - time.monotonic()))
+        await websocket.send_text(json.dumps(playback_mark(stream_sid, "announcement")))
+        deadline = time.monotonic() + len(pcm) / 2 / CALL_SAMPLE_RATE + MARK_WAIT_SECS
+        while (left := deadline - time.monotonic()) > 0:
+            message = json.loads(await asyncio.wait_for(websocket.receive_text(), left))
+            if isinstance(message, dict) and message.get("event") in ("mark", "stop"):
+                return
+    except (TimeoutError, WebSocketDisconnect, json.JSONDecodeError):
+        return
+
+
+@router.get("/exotel/stream-ended", response_class=Response)
+async def stream_ended(request: Request, call_sid: CALL_SID) -> Response:
+    """The Passthru applet after the Voicebot: 200 sends the caller on to the Connect
+    applet (a transfer), 302 to Hangup."""
+    call: Call | None = request.app.state.calls.finished_for(call_sid)
+    await exotel_auth.verify(request, request.app.state.port, call.tenant_id if call else None)
+    if call is not None and call.transfer_to:
+        return Response(status_code=200)
+    return Response(status_code=302)
+
+
+@router.get("/exotel/transfer")
+async def transfer(request: Request, call_sid: CALL_SID) -> dict:
+    """The Connect applet's dynamic URL: whom to dial for this call (Exotel's documented
+    response: the destination numbers, tried in order)."""
+    call: Call | None = request.app.state.calls.finished_for(call_sid)
+    await exotel_auth.verify(request, request.app.state.port, call.tenant_id if call else None)
+    if call is None or not call.transfer_to:
+        raise NotFound("this call is not being transferred")
+    return {"fetch_after_attempt": False, "destination": {"numbers": [call.transfer_to]}}

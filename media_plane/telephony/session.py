@@ -1,0 +1,158 @@
+"""A call's life on the media plane, whichever telephony provider carries it.
+
+A provider's first request (Twilio's voice webhook, Exotel's Voicebot bootstrap) is
+admitted here (``admit``), which starts making the call ready (``prepare``) while the
+provider opens its media stream. The stream's handler then hands the socket, with that
+provider's serializer and ``mark`` message, to ``run_call``, which runs the call's pipeline
+until hang-up, keeps the recording and closes the timeline.
+"""
+
+import asyncio
+import json
+import time
+
+from fastapi import Request, WebSocket
+from loguru import logger
+from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.workers.runner import WorkerRunner
+
+from media_plane.agent import AgentConfig, ControlPlanePort
+from media_plane.calls import Call, Prepared
+from media_plane.pipeline import Line, build_call_worker
+from media_plane.providers.credentials import credentials_for
+from media_plane.providers.factory import ready_agent
+from media_plane.providers.offline_engine import INTENT_KEY_TERMS
+
+UNAVAILABLE = "Sorry, we cannot take your call right now. Please try again in a few minutes."
+NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
+REFUSALS = {
+    "concurrent_calls": "Sorry, all our lines are busy right now. Please call again shortly.",
+    "monthly_minutes": "Sorry, we cannot take your call right now. Please try again later.",
+}
+
+
+async def admit(request: Request, provider_call_sid: str, agent: AgentConfig, number: str):
+    """Announce the call, unless the tenant's plan refuses it: returns the call, or the
+    words to say instead. A provider's retry of an admitted call gets the same call."""
+    calls = request.app.state.calls
+    if calls.announced(provider_call_sid) is None:
+        reason = await request.app.state.port.admission(
+            agent.tenant_id, calls.active_for(agent.tenant_id)
+        )
+        if reason is not None:
+            logger.bind(tenant_id=agent.tenant_id).info("call.refused", reason=reason)
+            return REFUSALS[reason]
+    call = calls.announce(provider_call_sid, agent, number)
+    logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
+    # The stream opens a moment after this answer: use that moment to have what the call
+    # needs ready, so the greeting starts as soon as the stream does.
+    if call.prepared is None:
+        call.prepared = asyncio.create_task(
+            prepare(agent, request.app.state.port, request.app.state.settings)
+        )
+    return call
+
+
+async def await_start(websocket: WebSocket) -> dict | None:
+    """The stream's ``start`` message (Twilio and Exotel both send ``connected`` first;
+    nothing before ``start`` carries audio), or None if the stream stops first."""
+    while True:
+        raw = await websocket.receive_text()
+        try:
+            message = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(message, dict) and message.get("event") == "start":
+            return message
+        if isinstance(message, dict) and message.get("event") == "stop":
+            return None
+
+
+async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepared:
+    """What a call needs before its stream opens: its models loaded and the greeting's
+    audio ready, the words its recogniser should listen for (the tenant's documents' key
+    terms), and its cloud providers' keys."""
+    terms, credentials, warmed = await asyncio.gather(
+        port.key_terms(agent.tenant_id),
+        credentials_for(agent, port, settings),
+        ready_agent(agent, settings.model_cache_dir),
+        return_exceptions=True,
+    )
+    if isinstance(warmed, BaseException):
+        # The call goes ahead: its services load what they need when asked (or fail then,
+        # with a spoken fallback), just not ahead of time.
+        logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning("call.not_ready_ahead")
+    for failed in (terms, credentials):
+        if isinstance(failed, BaseException):
+            raise failed
+    return Prepared(terms | INTENT_KEY_TERMS, credentials)
+
+
+async def _keep_recording(call: Call, port: ControlPlanePort, log) -> None:
+    if call.recorder is None:
+        return
+    wav = await asyncio.to_thread(call.recorder.finish)  # reads back a spooled file
+    if wav is None:
+        return
+    try:
+        name = await port.store_recording(call.tenant_id, call.call_id, wav)
+    except Exception:
+        # The call itself went fine; losing its recording is logged and on the timeline.
+        log.exception("call.recording_failed")
+        call.record("call.recording_failed")
+        return
+    call.record("call.recorded", name=name, bytes=len(wav), secs=round(call.recorder.seconds, 2))
+
+
+async def run_call(
+    call: Call,
+    websocket: WebSocket,
+    line: Line,
+) -> None:
+    """Run the call's pipeline on the provider's socket until either side hangs up."""
+    app = websocket.app
+    port = app.state.port
+    log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
+    writer = asyncio.create_task(
+        call.write_events(app.state.event_sink), name=f"events-{call.call_id}"
+    )
+    started = time.monotonic()
+    call.record(
+        "call.started",
+        agent_id=call.agent.agent_id,
+        agent_version=call.agent.version,
+        to=call.number,
+    )
+    log.info("call.started")
+    end_reason = "agent_ended"
+    try:
+        prepared = await (call.prepared or prepare(call.agent, port, app.state.settings))
+        worker, transport = build_call_worker(call, websocket, line, port, prepared)
+
+        @transport.event_handler("on_client_connected")
+        async def _connected(_transport, _ws):
+            await worker.queue_frames([TTSSpeakFrame(call.agent.greeting, append_to_context=True)])
+
+        @transport.event_handler("on_client_disconnected")
+        async def _disconnected(_transport, _ws):
+            nonlocal end_reason
+            end_reason = "caller_hung_up"
+            await worker.cancel(reason="caller hung up")
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+    except Exception:
+        end_reason = "error"
+        log.exception("call.failed")
+    finally:
+        if call.transfer_to:
+            end_reason = "transferred"
+        app.state.calls.finish(call)
+        call.audio_in.close()
+        await _keep_recording(call, port, log)
+        # The call's length as billed against the plan's monthly minutes.
+        call.record("call.ended", reason=end_reason, secs=round(time.monotonic() - started, 2))
+        call.close_timeline()
+        await writer
+        log.info("call.ended", reason=end_reason)
