@@ -55,6 +55,7 @@ class LocalControlPlane:
                 providers=dict(agent.providers),
                 llm_model=agent.llm_model,
                 llm_url=agent.llm_url,
+                http_tools=tuple(agent.http_tools),
                 version=agent.version,
                 record_calls=retention > 0,
                 telephony=telephony,

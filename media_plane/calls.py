@@ -17,6 +17,7 @@ from media_plane.agent import AgentConfig, CallEventRecord
 from media_plane.audio_meter import InboundAudioMeter
 from media_plane.breakers import CallProviders
 from media_plane.events import EventSink
+from media_plane.http_tools import ToolAccess
 from media_plane.providers.credentials import Credentials
 from media_plane.recording import CallRecorder
 
@@ -35,6 +36,7 @@ class Prepared:
 
     key_terms: frozenset[str]  # words the STT should favour (the tenant's documents')
     credentials: Credentials  # its cloud providers' keys
+    tools: ToolAccess = field(default_factory=lambda: ToolAccess(secret=None))  # its own tools
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Call:
     provider_call_sid: str
     agent: AgentConfig
     number: str | None = None  # the tenant's number that was called
+    provider_account: str | None = None  # the provider's account the number is on
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
     prepared: asyncio.Task[Prepared] | None = None

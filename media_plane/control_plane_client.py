@@ -121,7 +121,8 @@ class HttpControlPlane:
         else:
             response.raise_for_status()
             data = response.json()
-            agent = AgentConfig(**data | {"tools": tuple(data["tools"])})
+            tuples = {"tools": tuple(data["tools"]), "http_tools": tuple(data["http_tools"])}
+            agent = AgentConfig(**data | tuples)
         self.cache.put_agent(e164, agent)
         return agent
 

@@ -249,13 +249,13 @@ def build_call_worker(
     stt = _stt(call, prepared)
     llm, models = _llm(call, prepared)
     tts = _tts(call, prepared)
-    register_tools(llm, call, port)
+    register_tools(llm, call, port, prepared.tools)
     if agent.record_calls:
         call.recorder = CallRecorder(CALL_SAMPLE_RATE)
 
     context = LLMContext(
         messages=[{"role": "system", "content": agent.persona}],
-        tools=tools_schema(agent.tools),
+        tools=tools_schema(agent.tools, agent.http_tools),
     )
     aggregators = LLMContextAggregatorPair(
         context,

@@ -70,6 +70,7 @@ class CallReport:
     spoken: str | None = None  # a <Say> answer instead of a stream (e.g. unknown number)
     transferred_to: str | None = None  # whom the provider was told to dial after the stream
     protocol_errors: list[str] = field(default_factory=list)  # the platform broke the protocol
+    provider_call_sid: str | None = None  # the call's id at the provider (its CallSid)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -367,6 +368,7 @@ async def place_call(
         hung_up_by=hung_up_by,
         transferred_to=transferred_to,
         protocol_errors=phone.protocol_errors,
+        provider_call_sid=phone.call_sid,
     )
 
 

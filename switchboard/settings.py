@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # numbers on the platform's account are checked with this one. Empty: the platform
     # has no Twilio account, and only tenants' own numbers are answered.
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
+    # Twilio's REST API: when the agent transfers or ends a call, the live call is updated
+    # through it (with the account's token: the tenant's own, or the platform's unless it
+    # is the development placeholder). Should that fail, the <Connect action> does it.
+    twilio_api_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
     # Exotel presents an API key and token (HTTP Basic) on every request for a call. A
     # tenant with its own Exotel account stores them as the secrets "exotel_api_key" and
     # "exotel_api_token"; numbers on the platform's account are checked with these. Empty:
@@ -115,6 +119,9 @@ class Settings(BaseSettings):
     exotel_api_token: str = DEV_EXOTEL_API_TOKEN
     # Exotel writes numbers in national form (080...): the country they are in.
     exotel_country_code: str = Field(default="91", pattern=r"^[1-9]\d{0,2}$")
+    # Tenants' HTTP tools may call only public addresses, never the platform's own network
+    # (its control plane, Vault, a cloud metadata service). True for development only.
+    http_tools_allow_private: bool = False
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None
@@ -167,6 +174,13 @@ class Settings(BaseSettings):
                     "(or use Keycloak: SWITCHBOARD_OIDC_SERVER_URL)"
                 )
         return self
+
+    @property
+    def twilio_rest_token(self) -> str | None:
+        """The platform's Twilio token for REST calls: none while it is the placeholder,
+        which no Twilio account has."""
+        real = self.twilio_auth_token and self.twilio_auth_token != DEV_TWILIO_AUTH_TOKEN
+        return self.twilio_auth_token if real else None
 
     @property
     def resolved_database_url(self) -> str:

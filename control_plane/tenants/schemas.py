@@ -1,7 +1,9 @@
+import json
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from control_plane.numbers.schemas import E164
 from media_plane.voices import Language, voice_for
@@ -27,6 +29,43 @@ class ProviderChoice(BaseModel):
     tts: Literal["offline", "benchmark", "cartesia", "sarvam"] = "offline"
 
 
+MAX_SCHEMA_BYTES = 8 * 1024
+
+
+class HttpTool(BaseModel):
+    """A tool the tenant serves from its own API: the agent calls it with a signed POST
+    whose arguments follow ``parameters`` (JSON Schema), and the answer goes back to the
+    LLM (docs/tools.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    description: str = Field(min_length=1, max_length=1000)  # what the LLM reads
+    url: AnyHttpUrl
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    timeout_ms: int = Field(default=3000, ge=100, le=10_000)  # the caller is waiting
+
+    @field_validator("name")
+    @classmethod
+    def _not_built_in(cls, name: str) -> str:
+        if name in ALL_TOOLS:
+            raise ValueError(f"{name!r} is a built-in tool; choose another name")
+        return name
+
+    @field_validator("parameters")
+    @classmethod
+    def _a_json_schema_for_an_object(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
+            raise ValueError(f"parameters: at most {MAX_SCHEMA_BYTES} bytes of JSON Schema")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as bad:
+            raise ValueError(f"parameters is not a valid JSON Schema: {bad.message}") from None
+        if schema.get("type") != "object":
+            raise ValueError('parameters must describe an object ("type": "object")')
+        return schema
+
+
 class AgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
@@ -45,11 +84,20 @@ class AgentIn(BaseModel):
     # providers.llm = "openai" only: the tenant's own OpenAI-compatible endpoint (llama.cpp,
     # vLLM, Ollama), e.g. https://llm.example.com/v1; unset, the platform's.
     llm_url: AnyHttpUrl | None = None
+    # The tenant's own tools, called over HTTPS with a signed request (docs/tools.md).
+    http_tools: list[HttpTool] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
     def _speakable(self) -> "AgentIn":
         """The providers hear and speak the agent's language, in a voice they have."""
         self.voice = voice_for(self.language, self.providers.stt, self.providers.tts, self.voice)
+        return self
+
+    @model_validator(mode="after")
+    def _tool_names_unique(self) -> "AgentIn":
+        names = [tool.name for tool in self.http_tools]
+        if len(names) != len(set(names)):
+            raise ValueError("http_tools: each tool needs its own name")
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,8 @@ from pipecat.workers.runner import WorkerRunner
 
 from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
+from media_plane.http_tools import SECRET_NAME as TOOL_SECRET
+from media_plane.http_tools import ToolAccess
 from media_plane.pipeline import Line, build_call_worker
 from media_plane.providers.credentials import credentials_for
 from media_plane.providers.factory import ready_agent
@@ -71,10 +73,11 @@ async def await_start(websocket: WebSocket) -> dict | None:
 async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepared:
     """What a call needs before its stream opens: its models loaded and the greeting's
     audio ready, the words its recogniser should listen for (the tenant's documents' key
-    terms), and its cloud providers' keys."""
-    terms, credentials, warmed = await asyncio.gather(
+    terms), its cloud providers' keys and what its tenant's own tools need."""
+    terms, credentials, tool_secret, warmed = await asyncio.gather(
         port.key_terms(agent.tenant_id),
         credentials_for(agent, port, settings),
+        _tool_secret(agent, port),
         ready_agent(agent, settings.model_cache_dir),
         return_exceptions=True,
     )
@@ -82,10 +85,17 @@ async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepa
         # The call goes ahead: its services load what they need when asked (or fail then,
         # with a spoken fallback), just not ahead of time.
         logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning("call.not_ready_ahead")
-    for failed in (terms, credentials):
+    for failed in (terms, credentials, tool_secret):
         if isinstance(failed, BaseException):
             raise failed
-    return Prepared(terms | INTENT_KEY_TERMS, credentials)
+    tools = ToolAccess(tool_secret, settings.http_tools_allow_private)  # type: ignore[arg-type]
+    return Prepared(terms | INTENT_KEY_TERMS, credentials, tools)  # type: ignore[arg-type]
+
+
+async def _tool_secret(agent: AgentConfig, port: ControlPlanePort) -> str | None:
+    if not agent.http_tools:
+        return None
+    return await port.secret(agent.tenant_id, TOOL_SECRET)
 
 
 async def _keep_recording(call: Call, port: ControlPlanePort, log) -> None:

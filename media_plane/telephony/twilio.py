@@ -60,14 +60,14 @@ async def voice_webhook(
     if not E164.match(to):
         raise BadWebhook(f"'To' must be an E.164 number, got {to[:32]!r}")
     try:
-        return await _answer(request, call_sid, to)
+        return await _answer(request, call_sid, account_sid, to)
     except ControlPlaneUnavailable:
         # The caller hears an apology, not silence or a provider error tone.
         logger.exception("twilio.control_plane_unavailable")
         return twiml(f"<Say>{escape(UNAVAILABLE)}</Say><Hangup/>")
 
 
-async def _answer(request: Request, call_sid: str, to: str) -> Response:
+async def _answer(request: Request, call_sid: str, account_sid: str, to: str) -> Response:
     port = request.app.state.port
     agent = await port.agent_for_number(to)
     # Signed by the account the number is on (for an unknown number, the platform's),
@@ -85,6 +85,7 @@ async def _answer(request: Request, call_sid: str, to: str) -> Response:
     if isinstance(admitted, str):
         return twiml(f"<Say>{escape(admitted)}</Say><Hangup/>")
     call = admitted
+    call.provider_account = account_sid  # signed by Twilio: whose REST API acts on the call
     base = twilio_auth.public_base(request)
     ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
@@ -139,7 +140,10 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
         await websocket.close(code=POLICY_VIOLATION)
         return
 
-    serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call)
+    # Looked up while the call goes on: only needed if the agent ends the call.
+    account = asyncio.create_task(twilio_auth.rest_account(websocket, app.state.port, call))
+    account.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen
+    serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call, account=account)
     await run_call(call, websocket, Line(serializer, partial(playback_mark, stream_sid)))
 
 

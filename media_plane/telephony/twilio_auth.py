@@ -20,6 +20,8 @@ from twilio.request_validator import RequestValidator
 
 from control_plane.kit.errors import Forbidden
 from media_plane.agent import ControlPlanePort
+from media_plane.calls import Call
+from media_plane.telephony.twilio_rest import TwilioAccount
 
 TENANT_TOKEN = "twilio_auth_token"  # the secret's name
 HEADER = "X-Twilio-Signature"
@@ -46,6 +48,19 @@ async def auth_token(
 ) -> str | None:
     own = await port.secret(tenant_id, TENANT_TOKEN) if tenant_id else None
     return own or connection.app.state.settings.twilio_auth_token or None
+
+
+async def rest_account(
+    connection: Request | WebSocket, port: ControlPlanePort, call: Call
+) -> TwilioAccount | None:
+    """The account the call's number is on, to act on the call through Twilio's REST API:
+    the tenant's own token, else the platform's real one (not the placeholder)."""
+    settings = connection.app.state.settings
+    own = await port.secret(call.tenant_id, TENANT_TOKEN)
+    token = own or settings.twilio_rest_token
+    if not token or not call.provider_account:
+        return None
+    return TwilioAccount(call.provider_account, token, str(settings.twilio_api_url))
 
 
 async def verify(

@@ -6,12 +6,13 @@ from typing import Any
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties
+from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
 from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.services.llm_service import FunctionCallParams, LLMService
 
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
+from media_plane.http_tools import TOOL_FAILED, ToolAccess, ToolFailed, call_http_tool
 
 SEARCH_BUDGET_SECS = 0.5  # a slow store must never stall the turn
 SEARCH_K = 3
@@ -48,11 +49,24 @@ SCHEMAS = {
 }
 
 
-def tools_schema(enabled: tuple[str, ...]) -> ToolsSchema:
-    return ToolsSchema(standard_tools=[SCHEMAS[name] for name in enabled if name in SCHEMAS])
+def tools_schema(enabled: tuple[str, ...], http_tools: tuple[dict, ...] = ()) -> ToolsSchema:
+    """The built-in tools the agent has enabled, then the tenant's own."""
+    built_in = [SCHEMAS[name] for name in enabled if name in SCHEMAS]
+    own = [
+        FunctionSchema(
+            name=tool["name"],
+            description=tool["description"],
+            properties=tool["parameters"].get("properties", {}),
+            required=tool["parameters"].get("required", []),
+        )
+        for tool in http_tools
+    ]
+    return ToolsSchema(standard_tools=built_in + own)
 
 
-def register_tools(llm: LLMService | LLMSwitcher, call: Call, port: ControlPlanePort) -> None:
+def register_tools(
+    llm: LLMService | LLMSwitcher, call: Call, port: ControlPlanePort, access: ToolAccess
+) -> None:
     log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
 
     async def done(params: FunctionCallParams, result: dict[str, Any], **props: Any) -> None:
@@ -107,3 +121,29 @@ def register_tools(llm: LLMService | LLMSwitcher, call: Call, port: ControlPlane
     for name in call.agent.tools:
         if name in handlers:
             llm.register_function(name, handlers[name])
+
+    own_tools = {tool["name"]: tool for tool in call.agent.http_tools}
+    sorry = TOOL_FAILED.get(call.agent.language.split("-")[0], TOOL_FAILED["en"])
+
+    async def http_tool(params: FunctionCallParams) -> None:
+        name = params.function_name
+        try:
+            result = await call_http_tool(
+                own_tools[name],
+                dict(params.arguments),
+                call_id=call.call_id,
+                agent_id=call.agent.agent_id,
+                access=access,
+            )
+        except ToolFailed as failed:
+            # Never silence: the caller hears an apology at once, and the LLM's context
+            # keeps the error for the next turn.
+            log.warning("tool.failed", name=name, reason=str(failed))
+            call.record("tool.failed", name=name, reason=str(failed))
+            await done(params, {"error": str(failed)}, run_llm=False)
+            await params.llm.push_frame(TTSSpeakFrame(sorry, append_to_context=True))
+            return
+        await done(params, {"result": result})
+
+    for name in own_tools:
+        llm.register_function(name, http_tool)

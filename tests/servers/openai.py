@@ -12,7 +12,8 @@ Pipecat's ``OpenAILLMService`` through the official ``openai`` SDK.
   a JSON string), a chunk with ``finish_reason`` (``stop`` or ``tool_calls``), the usage
   chunk when ``stream_options.include_usage`` asks for it, then ``data: [DONE]``.
 
-What to answer is decided by the offline dialogue engine from the same conversation.
+What to answer is decided by the offline dialogue engine from the same conversation, or
+by a test's own ``decide`` (same signature) standing in for the model's choices.
 """
 
 import json
@@ -25,7 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from media_plane.providers.offline_engine import decide
 
 
-def openai_app(api_keys: set[str] | None = None) -> FastAPI:
+def openai_app(api_keys: set[str] | None = None, decide=decide) -> FastAPI:
     app = FastAPI()
     app.state.requests = []
 

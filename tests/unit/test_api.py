@@ -193,6 +193,49 @@ def test_an_agents_own_llm_model_and_endpoint(client):
         assert r.status_code == 422 and said in str(r.json()["detail"]), (fields, r.text)
 
 
+ORDER_TOOL = {
+    "name": "order_status",
+    "description": "An order's delivery status.",
+    "url": "https://api.example.com/orders/status",
+    "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+}
+
+
+def test_an_agent_declares_its_tenants_own_http_tools(client):
+    def agent(*tools: dict):
+        body = {"name": "x", "agent": {"name": "a", "greeting": "hi", "http_tools": list(tools)}}
+        return client.post("/v1/tenants", json=body, headers=AUTH)
+
+    r = agent(ORDER_TOOL)
+    assert r.status_code == 201, r.text
+    (stored,) = r.json()["agent"]["http_tools"]
+    assert stored == ORDER_TOOL | {"timeout_ms": 3000}
+    # The media plane's view of the agent carries it, for the LLM and the call.
+    tenant = r.json()
+    number = "+15550123987"
+    bound = client.post(
+        f"/v1/tenants/{tenant['id']}/numbers",
+        json={"e164": number, "agent_id": tenant["agent"]["id"]},
+        headers=AUTH,
+    )
+    assert bound.status_code == 201
+    config = client.portal.call(client.app.state.port.agent_for_number, number)
+    assert config.http_tools == (stored,)
+
+    for tools, said in [
+        ([ORDER_TOOL | {"name": "end_call"}], "built-in tool"),
+        ([ORDER_TOOL, ORDER_TOOL], "its own name"),
+        ([ORDER_TOOL | {"name": "Order Status!"}], "name"),
+        ([ORDER_TOOL | {"url": "not a url"}], "url"),
+        ([ORDER_TOOL | {"parameters": {"type": "string"}}], "must describe an object"),
+        ([ORDER_TOOL | {"parameters": {"type": "object", "required": 5}}], "not a valid JSON"),
+        ([ORDER_TOOL | {"timeout_ms": 60_000}], "timeout_ms"),
+        ([ORDER_TOOL | {"headers": {"x": "y"}}], "headers"),  # a misspelt or unknown field
+    ]:
+        r = agent(*tools)
+        assert r.status_code == 422 and said in str(r.json()["detail"]), (tools, r.text)
+
+
 def test_a_released_number_stops_reaching_the_agent(client):
     t = make_tenant(client)
     port = client.app.state.port
