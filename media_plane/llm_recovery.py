@@ -1,5 +1,5 @@
 """What a call does when its cloud LLM fails a turn for a passing reason (overloaded, rate
-limited, a 5xx, a timeout) even after the SDK's own retries: never silence.
+limited, a 5xx, a stream that went quiet) even after the SDK's own retries: never silence.
 
 1. The first failure in a turn: the caller hears "one moment" while the turn is tried
    again.
@@ -35,6 +35,9 @@ class LLMRecovery:
         self._provider = call.agent.providers.get("llm", "")
         self._failures = 0  # in the current turn
         cloud.add_event_handler("on_error", self._failed)
+        # Pipecat reports a timed-out completion (the SDK gave up on a quiet stream) by
+        # this event rather than as an error.
+        cloud.add_event_handler("on_completion_timeout", self._timed_out)
 
     def new_turn(self) -> None:
         self._failures = 0
@@ -42,9 +45,14 @@ class LLMRecovery:
     async def _failed(self, service: LLMService, error: ErrorFrame) -> None:
         if not service.is_usable:
             return  # permanent: the switcher's failover has it
+        await self._turn_failed(error.category.value if error.category else "unknown")
+
+    async def _timed_out(self, _service: LLMService) -> None:
+        await self._turn_failed("timeout")
+
+    async def _turn_failed(self, category: str) -> None:
         self._failures += 1
         log = logger.bind(tenant_id=self._call.tenant_id, call_id=self._call.call_id)
-        category = error.category.value if error.category else "unknown"
         if self._failures == 1:
             self._call.providers.failed(self._provider)  # its breaker counts failed calls
             log.warning("call.llm_retry", provider=self._provider, category=category)

@@ -1,7 +1,8 @@
 """One factory builds every call's pipeline from the tenant's agent config.
 
 transport.in -> STT -> user context (Silero VAD, turn logic) -> caller audio ends ┐
-             -> LLM/engine (tools) -> TTS -> playback marks -> transport.out          │
+             -> LLM/engine (tools) -> [reply in flight] TTS [played] -> playback marks │
+             -> transport.out                                                        │
              -> turn latency -> [recorder] <-- the caller's audio, handed over directly ┘
              -> assistant context
 
@@ -66,6 +67,7 @@ from media_plane.providers.offline_tts import OfflineTTSService
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.tools import register_tools, tools_schema
+from media_plane.tts_recovery import ReplyInFlight, ReplyPlayed, say_again_after_reconnect
 
 VAD_STOP_SECS = 0.35  # silence that ends speech
 SPEECH_TIMEOUT_SECS = 0.1  # extra wait for the caller to go on after that silence
@@ -249,6 +251,7 @@ def build_call_worker(
     stt = _stt(call, prepared)
     llm, models = _llm(call, prepared)
     tts = _tts(call, prepared)
+    reply = ReplyInFlight()  # what the voice is saying, to say again if its line drops
     register_tools(llm, call, port, prepared.tools)
     if agent.record_calls:
         call.recorder = CallRecorder(CALL_SAMPLE_RATE)
@@ -277,7 +280,9 @@ def build_call_worker(
             aggregators.user(),
             CallerAudioEnds(call.recorder.processor if call.recorder else None),
             llm,
+            reply,
             tts,
+            ReplyPlayed(reply),
             PlaybackMarks(line.mark),
             transport.output(),
             TurnLatency(lambda **latency: call.record("turn.latency", **latency)),
@@ -297,6 +302,9 @@ def build_call_worker(
         idle_timeout_secs=None,  # a caller on hold is not idle; hang-up ends the call
         conversation_id=call.call_id,
     )
+
+    if isinstance(tts, ServiceSwitcher):  # a cloud voice, the offline one on standby
+        say_again_after_reconnect(call, worker, tts.strategy.services[0], reply)
 
     recovery = None
     if isinstance(llm, LLMSwitcher):

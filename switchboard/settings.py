@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     openai_url: str | None = None
     cartesia_api_key: str | None = None
     cartesia_url: str | None = None
+    # A streamed LLM reply that goes quiet this long fails the attempt (the SDK retries,
+    # then the call says "one moment" and tries again): a live turn cannot wait longer.
+    llm_stall_secs: float = Field(default=5.0, gt=0, le=60)
     sarvam_api_key: str | None = None
     sarvam_url: str | None = None
     # Twilio signs every webhook and media stream with an account's auth token. A tenant

@@ -1,7 +1,9 @@
 """What a call's cloud providers are reached with: each provider's API key (the tenant's
-own, its secret ``<provider>_api_key``, else the platform's ``SWITCHBOARD_<PROVIDER>_API_KEY``)
-and, where the operator set one, its base URL (a self-hosted or test server)."""
+own, its secret ``<provider>_api_key``, else the platform's ``SWITCHBOARD_<PROVIDER>_API_KEY``),
+where the operator set one its base URL (a self-hosted or test server), and how long a
+streamed LLM reply may go quiet."""
 
+import asyncio
 from dataclasses import dataclass, field
 
 from media_plane.agent import AgentConfig, ControlPlanePort
@@ -16,6 +18,7 @@ class Credentials:
     # Whose key (or endpoint) each provider is reached with: "platform" or the tenant's
     # id. Each has its own circuit breaker (breakers.py).
     owners: dict[str, str] = field(default_factory=dict)
+    llm_stall_secs: float = 5.0  # SWITCHBOARD_LLM_STALL_SECS
 
     def __repr__(self) -> str:  # keys never reach a log line
         return f"Credentials(providers={sorted(self.keys)}, urls={self.urls})"
@@ -23,10 +26,10 @@ class Credentials:
 
 async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) -> Credentials:
     """Only for the providers the agent uses, looked up when its call is announced."""
-    used = {p for p in agent.providers.values() if p in CLOUD_PROVIDERS}
+    used = sorted({p for p in agent.providers.values() if p in CLOUD_PROVIDERS})
+    own = await asyncio.gather(*(port.secret(agent.tenant_id, f"{p}_api_key") for p in used))
     keys, urls, owners = {}, {}, {}
-    for provider in sorted(used):
-        key = await port.secret(agent.tenant_id, f"{provider}_api_key")
+    for provider, key in zip(used, own, strict=True):
         url = getattr(settings, f"{provider}_url", None)
         owner = agent.tenant_id if key else "platform"
         if provider == "openai" and agent.llm_url:
@@ -41,4 +44,4 @@ async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) 
             urls[provider] = str(url)
         if key or (url and provider == "openai"):  # reachable (else: MissingKey)
             owners[provider] = owner
-    return Credentials(keys, urls, owners)
+    return Credentials(keys, urls, owners, settings.llm_stall_secs)

@@ -26,7 +26,7 @@ NO_CREDENTIALS = Credentials()
 ANTHROPIC_MODEL = "claude-haiku-4-5"  # the fast model: a live turn waits on its first token
 DEEPGRAM_LANGUAGES = {"hi-IN": "hi"}  # nova-3 names Hindi without a region
 OPENAI_MODEL = "gpt-4.1-mini"  # fast, with tool use
-LLM_STALL_SECS = 5.0
+LLM_CONNECT_SECS = 2.0
 CARTESIA_MODEL = "sonic-3"
 SARVAM_MODEL = "bulbul:v3"
 
@@ -102,16 +102,18 @@ def _openai(agent: AgentConfig, credentials: Credentials) -> LLMService:
     """Any OpenAI-compatible chat-completions API: OpenAI's, or a self-hosted llama.cpp,
     vLLM or Ollama (the tenant's ``llm_url`` or the platform's ``SWITCHBOARD_OPENAI_URL``),
     which may need no key at all."""
-    from pipecat.services.openai.llm import OpenAILLMService  # its SDK: only if used
+    from media_plane.providers.openai_llm import StallingOpenAILLMService  # only if used
 
     key = credentials.keys.get("openai")
     url = credentials.urls.get("openai")
     if key is None and url is None:
         raise MissingKey("openai")
-    return OpenAILLMService(
+    return StallingOpenAILLMService(
+        stall_secs=credentials.llm_stall_secs,
+        connect_secs=LLM_CONNECT_SECS,
         api_key=key or "none",  # a self-hosted server ignores it; the SDK wants one
         base_url=url,
-        settings=OpenAILLMService.Settings(
+        settings=StallingOpenAILLMService.Settings(
             model=agent.llm_model or OPENAI_MODEL,
             max_completion_tokens=1024,  # a phone reply is a few sentences
         ),
@@ -130,7 +132,7 @@ def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
             base_url=credentials.urls.get("anthropic"),
             # A live turn cannot wait out the SDK's 10-minute default: a stream that goes
             # quiet this long fails the attempt (the SDK retries twice; then llm_recovery).
-            timeout=Timeout(LLM_STALL_SECS, connect=2.0),
+            timeout=Timeout(credentials.llm_stall_secs, connect=LLM_CONNECT_SECS),
         ),
         settings=AnthropicLLMService.Settings(
             model=agent.llm_model or ANTHROPIC_MODEL,

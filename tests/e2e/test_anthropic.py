@@ -28,7 +28,10 @@ def anthropic() -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def platform(anthropic: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("anthropic-platform")
-    with PlatformProcess(data, anthropic_api_key=PLATFORM_KEY, anthropic_url=anthropic.url) as p:
+    settings = {"anthropic_api_key": PLATFORM_KEY, "anthropic_url": anthropic.url}
+    # A stalled stream fails its attempt after 1 s here (5 s by default), so the SDK's
+    # three attempts at a stalled turn take seconds, not a quarter of a minute.
+    with PlatformProcess(data, **settings, llm_stall_secs="1") as p:
         yield p.url
 
 
@@ -115,6 +118,29 @@ async def test_claude_failing_a_turn_says_one_moment_and_tries_again(platform, a
     events = await wait_for_end(platform, tenant["id"], report.call_id)
     (retry,) = [e["data"] for e in events if e["kind"] == "llm.retry"]
     assert retry == {"provider": "anthropic", "category": "server"}
+    assert not [e for e in events if e["kind"] == "provider.fallback"]
+    assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
+
+
+async def test_a_claude_stream_that_goes_quiet_is_given_up_and_the_turn_tried_again(
+    platform, anthropic
+):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
+    # The answer starts and then goes quiet. (The SDK does not retry a stream it has
+    # begun to read: the turn fails after one stall.)
+    anthropic.app.state.failures = ["stall"]
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    answer = report.turns[1]
+    assert answer.agent_heard.startswith("one moment"), answer.agent_heard
+    assert heard_the_parking_answer(answer.agent_heard), answer.agent_heard
+    assert anthropic.app.state.failures == []
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    (retry,) = [e["data"] for e in events if e["kind"] == "llm.retry"]
+    assert retry == {"provider": "anthropic", "category": "timeout"}
     assert not [e for e in events if e["kind"] == "provider.fallback"]
     assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
 

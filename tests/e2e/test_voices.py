@@ -76,7 +76,7 @@ async def test_an_english_agent_speaks_through_cartesia(platform, servers):
     spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
     # What the agent said comes back from Cartesia's word timestamps, as it was played.
     assert any("Mill Lane" in text for text in spoken), spoken
-    assert not [e for e in events if e["kind"] == "provider.fallback"]
+    assert not [e for e in events if e["kind"] in ("provider.fallback", "provider.error")]
 
     cartesia = servers["cartesia"].app.state
     assert cartesia.connections[-1]["key"] == KEY and cartesia.connections[-1]["version"]
@@ -90,6 +90,31 @@ async def test_an_english_agent_speaks_through_cartesia(platform, servers):
     assert request["output_format"] == {
         "container": "raw", "encoding": "pcm_s16le", "sample_rate": 8000
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", ["drop", "garbage"])
+async def test_a_cartesia_connection_that_fails_mid_reply_says_the_reply_again(
+    platform, servers, fault
+):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT, providers={"tts": "cartesia"})
+    cartesia = servers["cartesia"].app.state
+    connections = len(cartesia.connections)
+    cartesia.fault = (fault, "Mill Lane")  # the answer's audio: cut off after one chunk
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")] * 2, token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    _, first, second = report.turns
+    assert cartesia.fault is None  # the fault happened
+    # The answer the failure cut off is heard, said again; the call goes on.
+    assert heard_the_parking_answer(first.agent_heard), first.agent_heard
+    assert heard_the_parking_answer(second.agent_heard), second.agent_heard
+    assert report.hung_up_by == "caller"
+    assert len(cartesia.connections) > connections + 1  # Pipecat reconnected
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    errors = [e["data"] for e in events if e["kind"] == "provider.error"]
+    assert errors[0] == {"role": "tts", "provider": "cartesia", "said_again": True}, errors
 
 
 def cartesia_tenant(platform: str, key: str) -> dict:
@@ -185,7 +210,7 @@ async def test_a_hindi_call_is_heard_answered_and_spoken_in_hindi(platform, serv
     )
     spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
     assert any(opening in text and sunday in text for text in spoken), spoken
-    assert not [e for e in events if e["kind"] == "provider.fallback"]
+    assert not [e for e in events if e["kind"] in ("provider.fallback", "provider.error")]
 
     listen = servers["deepgram"].app.state.connections[-1]["query"]
     assert listen["language"] == ["hi"] and listen["model"] == ["nova-3"]

@@ -13,7 +13,9 @@ Anthropic documents it, for Pipecat's ``AnthropicLLMService`` through the offici
 
 Fault injection: ``app.state.failures`` is a list of HTTP statuses the next requests get
 instead of an answer (429 ``rate_limit_error``, 529 ``overloaded_error``, 500
-``api_error``), one each, as Anthropic sends them, with a short ``retry-after-ms``.
+``api_error``), one each, as Anthropic sends them, with a short ``retry-after-ms``; or
+``"stall"``: the stream starts (``message_start``) and then goes quiet for a minute, as a
+stuck model would.
 
 What to answer is decided by the offline dialogue engine from the same conversation
 (translated to the chat shape it reads), so a call through this server behaves like a
@@ -21,6 +23,7 @@ call with a model that uses its tools: it searches the tenant's documents, books
 over, hangs up.
 """
 
+import asyncio
 import json
 import uuid
 
@@ -88,6 +91,11 @@ def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
 
 
+async def _stalled(model: str):
+    yield _event("message_start", {"message": _message(model)})
+    await asyncio.sleep(60)  # the client gives up first
+
+
 FAILURES = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
 
 
@@ -102,6 +110,9 @@ def anthropic_app(api_keys: set[str]) -> FastAPI:
             return _error(401, "authentication_error", "invalid x-api-key")
         body = await request.json()
         app.state.requests.append(body)
+        if app.state.failures and app.state.failures[0] == "stall":
+            app.state.failures.pop(0)
+            return StreamingResponse(_stalled(body["model"]), media_type="text/event-stream")
         if app.state.failures:
             status = app.state.failures.pop(0)
             failure = _error(status, FAILURES[status], "injected failure")

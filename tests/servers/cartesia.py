@@ -12,6 +12,11 @@ Pipecat's ``CartesiaTTSService``.
 - A voice id the server does not have gets an ``error`` message for that context, as
   Cartesia answers an unknown voice.
 
+Fault injection: ``app.state.fault = (kind, words)`` applies once, to the first request
+whose transcript contains ``words``: ``"drop"`` sends the first chunk of its audio and
+then drops the connection (close code 1011, as a crashed server would); ``"garbage"``
+sends a message that is not JSON before its audio.
+
 Every request is kept for tests. The audio is the offline voice speaking the transcript,
 so what the caller hears is what was asked for.
 """
@@ -35,6 +40,7 @@ def cartesia_app(api_keys: set[str], voices: set[str]) -> FastAPI:
     app.state.connections = []  # each connection's key and version
     app.state.requests = []  # every generation request, in arrival order
     app.state.refused = 0  # upgrades refused for a wrong key
+    app.state.fault = None  # (kind, words): see above
 
     @app.websocket("/tts/websocket")
     async def tts(websocket: WebSocket):
@@ -71,9 +77,17 @@ def cartesia_app(api_keys: set[str], voices: set[str]) -> FastAPI:
                 synthesize, OFFLINE_VOICE, request["transcript"], rate, repeatable=True
             )
             step = int(rate * CHUNK_SECS) * 2
+            fault = app.state.fault
+            if fault and fault[1] in request["transcript"]:
+                app.state.fault = None
+                if fault[0] == "garbage":
+                    await websocket.send_text("{this is not json")
             for i in range(0, len(pcm), step):
                 if context in cancelled:
                     return
+                if fault and fault[0] == "drop" and i > 0 and fault[1] in request["transcript"]:
+                    await websocket.close(code=1011)
+                    raise WebSocketDisconnect(1011)
                 await send(
                     {
                         "type": "chunk",

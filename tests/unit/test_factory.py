@@ -62,3 +62,11 @@ async def test_a_provider_with_no_key_has_no_breaker_to_count_on():
     assert found.keys == {} and found.owners == {}  # the call falls back: no key
     found = await credentials_for(cartesia, Secrets({"cartesia_api_key": "k"}), settings)
     assert found.owners == {"cartesia": "t1"}
+
+
+def test_both_llm_clients_give_up_on_a_stream_that_goes_quiet():
+    keys = Credentials({"anthropic": "k", "openai": "k"}, llm_stall_secs=1.5)
+    for provider in ("anthropic", "openai"):
+        client = make_llm(agent(providers={"llm": provider}), keys)._client
+        # Each SDK's own timeout type; read timeout = how long a stream may go quiet.
+        assert (client.timeout.read, client.timeout.connect) == (1.5, 2.0), provider
