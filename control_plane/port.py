@@ -56,6 +56,7 @@ class LocalControlPlane:
                 llm_model=agent.llm_model,
                 llm_url=agent.llm_url,
                 http_tools=tuple(agent.http_tools),
+                speech=dict(agent.speech),
                 version=agent.version,
                 record_calls=retention > 0,
                 telephony=telephony,

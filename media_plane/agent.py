@@ -21,6 +21,7 @@ class AgentConfig:
     llm_model: str | None = None  # unset: the LLM provider's default model
     llm_url: str | None = None  # the tenant's own OpenAI-compatible endpoint
     http_tools: tuple[dict, ...] = ()  # the tenant's own tools (control_plane HttpTool)
+    speech: dict = field(default_factory=dict)  # how it listens (SpeechOptions)
     version: int = 1
     record_calls: bool = False  # the tenant's plan keeps recordings (retention > 0 days)
     telephony: str = "twilio"  # the provider the called number is bound to

@@ -34,6 +34,7 @@ class Agent(Timestamped, Base):
     llm_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
     llm_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     http_tools: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    speech: Mapped[dict] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

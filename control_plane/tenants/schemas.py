@@ -32,6 +32,27 @@ class ProviderChoice(BaseModel):
 MAX_SCHEMA_BYTES = 8 * 1024
 
 
+class SpeechOptions(BaseModel):
+    """How the agent listens: with Deepgram (docs/providers.md), the silence that ends a
+    caller's phrase, mixed-language callers, and words to listen out for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpointing_ms: int = Field(default=300, ge=10, le=5000)
+    # The caller may mix English with the agent's language mid-sentence (Hinglish).
+    code_switching: bool = False
+    # Names and terms the recogniser should favour (products, places, the business's name).
+    keyterms: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("keyterms")
+    @classmethod
+    def _short_terms(cls, terms: list[str]) -> list[str]:
+        cleaned = [term.strip() for term in terms]
+        if any(not term or len(term) > 50 for term in cleaned):
+            raise ValueError("keyterms: each a word or short phrase of 1 to 50 characters")
+        return cleaned
+
+
 class HttpTool(BaseModel):
     """A tool the tenant serves from its own API: the agent calls it with a signed POST
     whose arguments follow ``parameters`` (JSON Schema), and the answer goes back to the
@@ -84,6 +105,7 @@ class AgentIn(BaseModel):
     # providers.llm = "openai" only: the tenant's own OpenAI-compatible endpoint (llama.cpp,
     # vLLM, Ollama), e.g. https://llm.example.com/v1; unset, the platform's.
     llm_url: AnyHttpUrl | None = None
+    speech: SpeechOptions = Field(default_factory=SpeechOptions)
     # The tenant's own tools, called over HTTPS with a signed request (docs/tools.md).
     http_tools: list[HttpTool] = Field(default_factory=list, max_length=16)
 
@@ -91,6 +113,14 @@ class AgentIn(BaseModel):
     def _speakable(self) -> "AgentIn":
         """The providers hear and speak the agent's language, in a voice they have."""
         self.voice = voice_for(self.language, self.providers.stt, self.providers.tts, self.voice)
+        return self
+
+    @model_validator(mode="after")
+    def _speech_options(self) -> "AgentIn":
+        # Deepgram's multilingual model mixes English with every language Deepgram hears
+        # here (voices.py), so the language itself was checked with the recogniser.
+        if self.speech.code_switching and self.providers.stt != "deepgram":
+            raise ValueError("speech.code_switching needs providers.stt = 'deepgram'")
         return self
 
     @model_validator(mode="after")

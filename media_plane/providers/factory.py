@@ -27,6 +27,7 @@ ANTHROPIC_MODEL = "claude-haiku-4-5"  # the fast model: a live turn waits on its
 DEEPGRAM_LANGUAGES = {"hi-IN": "hi"}  # nova-3 names Hindi without a region
 OPENAI_MODEL = "gpt-4.1-mini"  # fast, with tool use
 LLM_CONNECT_SECS = 2.0
+DEEPGRAM_ENDPOINTING_MS = 300
 CARTESIA_MODEL = "sonic-3"
 SARVAM_MODEL = "bulbul:v3"
 
@@ -70,6 +71,9 @@ def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:
     from pipecat.services.deepgram.stt import DeepgramSTTService  # its SDK: only if used
 
     key = _key(credentials, "deepgram")
+    speech = agent.speech
+    language = DEEPGRAM_LANGUAGES.get(agent.language, agent.language)
+    terms = speech.get("keyterms") or None
     return DeepgramSTTService(
         api_key=key,
         base_url=credentials.urls.get("deepgram", ""),
@@ -77,10 +81,13 @@ def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:
         sample_rate=CALL_SAMPLE_RATE,
         settings=DeepgramSTTService.Settings(
             model="nova-3",
-            language=DEEPGRAM_LANGUAGES.get(agent.language, agent.language),
+            # "multi": nova-3 follows a caller who mixes English and Hindi mid-sentence.
+            language="multi" if speech.get("code_switching") else language,
+            endpointing=speech.get("endpointing_ms", DEEPGRAM_ENDPOINTING_MS),
             interim_results=True,  # interim words let a barge-in count before the final
             punctuate=True,
             smart_format=True,
+            **({"keyterm": terms} if terms else {}),  # keyterm prompting: the agent's words
         ),
     )
 

@@ -89,7 +89,9 @@ async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepa
         if isinstance(failed, BaseException):
             raise failed
     tools = ToolAccess(tool_secret, settings.http_tools_allow_private)  # type: ignore[arg-type]
-    return Prepared(terms | INTENT_KEY_TERMS, credentials, tools)  # type: ignore[arg-type]
+    # The agent's own key terms, word by word, as the offline recogniser favours words.
+    own = {word.lower() for term in agent.speech.get("keyterms", ()) for word in term.split()}
+    return Prepared(terms | INTENT_KEY_TERMS | own, credentials, tools)  # type: ignore[arg-type]
 
 
 async def _tool_secret(agent: AgentConfig, port: ControlPlanePort) -> str | None:

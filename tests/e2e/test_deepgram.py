@@ -12,7 +12,7 @@ from media_plane.providers.recogniser import Recogniser
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port
 from switchboard.settings import Settings
-from tests.conftest import AUTH, TOKEN, PlatformProcess, make_tenant
+from tests.conftest import TOKEN, PlatformProcess, make_tenant
 from tests.e2e.test_call import DOCUMENT, wait_for_end
 from tests.servers import LiveServer
 from tests.servers.deepgram import deepgram_app
@@ -54,21 +54,15 @@ async def call_and_hear(
 
 
 def deepgram_tenant(platform: str, key: str | None = None) -> dict:
+    secrets = {"deepgram_api_key": key} if key is not None else {}
     with httpx.Client(base_url=platform) as api:
-        tenant = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"})
-        if key is not None:
-            r = api.put(
-                f"/v1/tenants/{tenant['id']}/secrets/deepgram_api_key",
-                json={"value": key},
-                headers=AUTH,
-            )
-            assert r.status_code == 200
-    return tenant
+        return make_tenant(api, DOCUMENT, providers={"stt": "deepgram"}, secrets=secrets)
 
 
 async def test_a_caller_is_heard_through_deepgram(platform, deepgram):
+    speech = {"endpointing_ms": 450, "keyterms": ["Mill Lane"]}
     with httpx.Client(base_url=platform) as api:
-        tenant = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"})
+        tenant = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"}, speech=speech)
     events = await call_and_hear(platform, tenant)
     (heard,) = [e["data"]["text"] for e in events if e["kind"] == "turn.user"]
     assert "park" in heard.split()
@@ -81,6 +75,8 @@ async def test_a_caller_is_heard_through_deepgram(platform, deepgram):
     assert query["encoding"] == ["linear16"] and query["sample_rate"] == ["8000"]
     assert query["model"] == ["nova-3"] and query["language"] == ["en-US"]
     assert query["interim_results"] == ["true"]
+    # The agent's own listening: its endpointing, and its key terms to favour.
+    assert query["endpointing"] == ["450"] and query["keyterm"] == ["Mill Lane"]
 
 
 async def test_a_tenants_own_deepgram_key_is_used_for_its_calls(platform, deepgram):

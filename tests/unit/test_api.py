@@ -193,6 +193,32 @@ def test_an_agents_own_llm_model_and_endpoint(client):
         assert r.status_code == 422 and said in str(r.json()["detail"]), (fields, r.text)
 
 
+def test_an_agent_says_how_it_listens(client):
+    def agent(**fields):
+        body = {"name": "x", "agent": {"name": "a", "greeting": "hi"} | fields}
+        return client.post("/v1/tenants", json=body, headers=AUTH)
+
+    plain = agent()
+    assert plain.json()["agent"]["speech"] == {
+        "endpointing_ms": 300,
+        "code_switching": False,
+        "keyterms": [],
+    }
+    speech = {"endpointing_ms": 450, "code_switching": True, "keyterms": [" Sunrise Dental "]}
+    hinglish = agent(language="hi-IN", providers={"stt": "deepgram"}, speech=speech)
+    assert hinglish.status_code == 201, hinglish.text
+    assert hinglish.json()["agent"]["speech"]["keyterms"] == ["Sunrise Dental"]
+    for fields, said in [
+        ({"speech": {"code_switching": True}}, "needs providers.stt = 'deepgram'"),
+        ({"speech": {"endpointing_ms": 0}}, "endpointing_ms"),
+        ({"speech": {"keyterms": ["x" * 51]}}, "keyterms"),
+        ({"speech": {"keyterms": [""]}}, "keyterms"),
+        ({"speech": {"vad": 1}}, "vad"),
+    ]:
+        r = agent(**fields)
+        assert r.status_code == 422 and said in str(r.json()["detail"]), (fields, r.text)
+
+
 ORDER_TOOL = {
     "name": "order_status",
     "description": "An order's delivery status.",

@@ -4,7 +4,7 @@ import pytest
 
 from media_plane.agent import AgentConfig
 from media_plane.providers.credentials import Credentials, credentials_for
-from media_plane.providers.factory import ANTHROPIC_MODEL, MissingKey, make_llm
+from media_plane.providers.factory import ANTHROPIC_MODEL, MissingKey, make_llm, make_stt
 from switchboard.settings import Settings
 
 
@@ -70,3 +70,19 @@ def test_both_llm_clients_give_up_on_a_stream_that_goes_quiet():
         client = make_llm(agent(providers={"llm": provider}), keys)._client
         # Each SDK's own timeout type; read timeout = how long a stream may go quiet.
         assert (client.timeout.read, client.timeout.connect) == (1.5, 2.0), provider
+
+
+def test_deepgram_listens_as_the_agent_says():
+    keys = Credentials({"deepgram": "k"})
+    default = make_stt(agent(providers={"stt": "deepgram"}), frozenset(), keys)._settings
+    assert (default.language, default.endpointing, default.keyterm) == ("en-US", 300, None)
+    hinglish = agent(
+        providers={"stt": "deepgram"},
+        language="hi-IN",
+        speech={"endpointing_ms": 500, "code_switching": True, "keyterms": ["Sunrise Dental"]},
+    )
+    settings = make_stt(hinglish, frozenset(), keys)._settings
+    assert (settings.language, settings.endpointing) == ("multi", 500)
+    assert settings.keyterm == ["Sunrise Dental"]
+    hindi = agent(providers={"stt": "deepgram"}, language="hi-IN")
+    assert make_stt(hindi, frozenset(), keys)._settings.language == "hi"
