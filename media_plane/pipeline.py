@@ -14,7 +14,6 @@ not work on 8 kHz input (pipecat issue 3844).
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 from fastapi import WebSocket
 from loguru import logger
@@ -37,7 +36,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
-from pipecat.services.llm_service import LLMService
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketInputTransport,
     FastAPIWebsocketParams,
@@ -61,9 +59,6 @@ from media_plane.providers.factory import (
     make_stt,
     make_tts,
 )
-from media_plane.providers.offline_engine import OfflineDialogueEngine
-from media_plane.providers.offline_stt import OfflineSTTService
-from media_plane.providers.offline_tts import OfflineTTSService
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.tools import register_tools, tools_schema
@@ -141,25 +136,35 @@ class Line:
     audio_chunk_10ms: int = 4  # agent audio per message, in 10 ms units (Pipecat's default)
 
 
-S = TypeVar("S")
+# Each role's service for an agent: the factory, given what the call prepared.
+_MAKE: dict[str, Callable[[AgentConfig, Prepared], FrameProcessor]] = {
+    "stt": lambda agent, prepared: make_stt(agent, prepared.key_terms, prepared.credentials),
+    "llm": lambda agent, prepared: make_llm(agent, prepared.credentials),
+    "tts": lambda agent, prepared: make_tts(agent, prepared.credentials),
+}
 
 
-def _or_offline(call: Call, role: str, make: Callable[[AgentConfig], S], prepared: Prepared) -> S:
-    """The agent's provider for ``role``, or the offline one when neither the tenant nor
-    the platform has a key for it, or when the provider's circuit breaker is open: the
-    caller is still served, and the operator sees why (a log line and a
-    ``provider.fallback`` event on the call's timeline)."""
-    offline = replace(call.agent, providers=call.agent.providers | {role: "offline"})
+def _services(call: Call, role: str, prepared: Prepared) -> list:
+    """The agent's service for ``role`` and, behind a cloud one, the offline one on
+    standby. Only the offline one when neither the tenant nor the platform has a key for
+    the provider, or its circuit breaker is open: the caller is still served, and the
+    operator sees why (a log line and a ``provider.fallback`` event on the timeline)."""
+    make = _MAKE[role]
     provider = call.agent.providers.get(role, "offline")
+    if provider not in CLOUD_PROVIDERS:
+        return [make(call.agent, prepared)]
+    standby = make(
+        replace(call.agent, providers=call.agent.providers | {role: "offline"}), prepared
+    )
     owner = prepared.credentials.owners.get(provider)
     if owner is not None and not call.providers.allow(provider, owner):
         _log_fallback(call, role, provider, "circuit_open")
-        return make(offline)
+        return [standby]
     try:
-        return make(call.agent)
+        return [make(call.agent, prepared), standby]
     except MissingKey as missing:
         _log_fallback(call, role, missing.provider, str(missing))
-        return make(offline)
+        return [standby]
 
 
 def _log_fallback(call: Call, role: str, provider: str, reason: str) -> None:
@@ -169,52 +174,21 @@ def _log_fallback(call: Call, role: str, provider: str, reason: str) -> None:
     call.record("provider.fallback", role=role, provider=provider, reason=reason)
 
 
-def _stt(call: Call, prepared: Prepared) -> FrameProcessor:
-    """The agent's STT, and behind a cloud one the offline recogniser on standby: if the
-    provider gives up (a refused key, a connection that will not stay up), Pipecat's
-    failover switcher moves the call to it, and the caller is still heard."""
-    stt = _or_offline(
-        call, "stt", lambda a: make_stt(a, prepared.key_terms, prepared.credentials), prepared
+def _role(call: Call, role: str, prepared: Prepared) -> tuple[FrameProcessor, list]:
+    """The processor for ``role`` in the pipeline, and the services inside it. Behind a
+    cloud provider, Pipecat's failover switcher: if the provider gives up (a refused
+    key, a connection that will not stay up), the call moves to the offline standby and
+    the caller is still heard, answered and spoken to."""
+    services = _services(call, role, prepared)
+    if len(services) == 1:
+        return services[0], services
+    switcher: ServiceSwitcher = (
+        LLMSwitcher(llms=services, strategy_type=ServiceSwitcherStrategyFailover)
+        if role == "llm"
+        else ServiceSwitcher(services=services, strategy_type=ServiceSwitcherStrategyFailover)
     )
-    provider = call.agent.providers.get("stt", "offline")
-    if provider not in CLOUD_PROVIDERS or isinstance(stt, OfflineSTTService):
-        return stt
-    switcher = ServiceSwitcher(
-        services=[stt, OfflineSTTService(key_terms=prepared.key_terms)],
-        strategy_type=ServiceSwitcherStrategyFailover,
-    )
-    _record_failover(call, "stt", provider, switcher)
-    return switcher
-
-
-def _llm(call: Call, prepared: Prepared) -> tuple[FrameProcessor, list[LLMService]]:
-    """The agent's LLM (and the services behind it): behind a cloud one the offline
-    dialogue engine stands by, and takes the call over if the provider gives up (a
-    refused key), so the caller is still answered from the tenant's documents."""
-    llm = _or_offline(call, "llm", lambda a: make_llm(a, prepared.credentials), prepared)
-    provider = call.agent.providers.get("llm", "offline")
-    if provider not in CLOUD_PROVIDERS or isinstance(llm, OfflineDialogueEngine):
-        return llm, [llm]
-    models = [llm, OfflineDialogueEngine()]
-    switcher = LLMSwitcher(llms=models, strategy_type=ServiceSwitcherStrategyFailover)
-    _record_failover(call, "llm", provider, switcher)
-    return switcher, models
-
-
-def _tts(call: Call, prepared: Prepared) -> FrameProcessor:
-    """The agent's voice, and behind a cloud one the offline voice on standby: if the
-    provider gives up (a refused key, a voice it will not synthesise), the caller still
-    hears the agent rather than silence."""
-    tts = _or_offline(call, "tts", lambda a: make_tts(a, prepared.credentials), prepared)
-    provider = call.agent.providers.get("tts", "offline")
-    if provider not in CLOUD_PROVIDERS or isinstance(tts, OfflineTTSService):
-        return tts
-    offline = replace(call.agent, providers=call.agent.providers | {"tts": "offline"})
-    switcher = ServiceSwitcher(
-        services=[tts, make_tts(offline)], strategy_type=ServiceSwitcherStrategyFailover
-    )
-    _record_failover(call, "tts", provider, switcher)
-    return switcher
+    _record_failover(call, role, call.agent.providers[role], switcher)
+    return switcher, services
 
 
 def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwitcher) -> None:
@@ -248,9 +222,9 @@ def build_call_worker(
             allowed_origins=[],  # providers send no Origin; admission is by signed call id
         ),
     )
-    stt = _stt(call, prepared)
-    llm, models = _llm(call, prepared)
-    tts = _tts(call, prepared)
+    stt, _ = _role(call, "stt", prepared)
+    llm, models = _role(call, "llm", prepared)
+    tts, _ = _role(call, "tts", prepared)
     reply = ReplyInFlight()  # what the voice is saying, to say again if its line drops
     register_tools(llm, call, port, prepared.tools)
     if agent.record_calls:
