@@ -3,6 +3,7 @@ serializer that survives whatever arrives."""
 
 import base64
 import json
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -12,12 +13,16 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     OutputAudioRawFrame,
 )
+from starlette.websockets import WebSocketDisconnect
 
+from media_plane import calls
 from media_plane.agent import AgentConfig
 from media_plane.calls import Call, CallRegistry
 from media_plane.telephony.exotel import e164
 from media_plane.telephony.exotel_serializer import SwitchboardExotelSerializer, exotel_chunk
 from media_plane.telephony.twilio import BadWebhook
+from switchboard.phones import ExotelPhone
+from tests.conftest import make_tenant
 
 AGENT = AgentConfig("t1", "a1", "n", "p", "g", "en-IN", "en_US-joe-medium", ())
 
@@ -110,3 +115,29 @@ def test_a_finished_call_is_found_by_the_providers_call_id():
     calls.finish(call)
     assert calls.finished_for("exotel-sid") is call
     assert calls.finished_for("another") is None
+
+
+def test_an_exotel_stream_is_admitted_only_with_credentials_and_fresh(client, monkeypatch):
+    tenant = make_tenant(client, telephony="exotel")
+    exotel = ExotelPhone("http://testserver")
+
+    def bootstrap() -> str:
+        query = {"CallSid": uuid.uuid4().hex, "CallTo": ExotelPhone.national(tenant["number"])}
+        r = client.get("/exotel/voicebot", params=query, headers=exotel.auth)
+        assert r.status_code == 200, r.text
+        return r.json()["url"].removeprefix("ws://testserver")
+
+    path = bootstrap()
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(path):
+        pass  # no credentials
+    assert refused.value.code == 1008
+    with client.websocket_connect(path, headers=exotel.auth) as ws:
+        ws.close()  # admitted
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect(path, headers=exotel.auth):
+        pass  # replayed
+    # A call whose stream does not open within PENDING_TTL_SECS of the bootstrap is gone.
+    path = bootstrap()
+    monkeypatch.setattr(calls, "PENDING_TTL_SECS", 0)
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect(path, headers=exotel.auth):
+        pass
+    assert client.app.state.calls.live_count == 0  # no pipeline ever started
