@@ -34,11 +34,6 @@ SECRET_NAME = "tool_signing_secret"
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
 SIGNATURE_HEADER = "X-Switchboard-Signature"
 MAX_RESPONSE_BYTES = 16 * 1024
-# Said when a tool fails, in the agent's language (by its base language; English otherwise).
-TOOL_FAILED = {
-    "en": "I'm sorry, I couldn't get that done just now.",
-    "hi": "माफ़ कीजिए, अभी यह नहीं हो पाया।",
-}
 
 
 class ToolFailed(Exception):

@@ -22,9 +22,7 @@ from pipecat.pipeline.worker import PipelineWorker
 from pipecat.services.llm_service import LLMService
 
 from media_plane.calls import Call
-
-# "One moment", in the agent's language (by its base language; English otherwise).
-ONE_MOMENT = {"en": "One moment, please.", "hi": "एक पल रुकिए।"}
+from media_plane.phrases import ONE_MOMENT, in_language
 
 
 class LLMRecovery:
@@ -57,8 +55,7 @@ class LLMRecovery:
             self._call.providers.failed(self._provider)  # its breaker counts failed calls
             log.warning("call.llm_retry", provider=self._provider, category=category)
             self._call.record("llm.retry", provider=self._provider, category=category)
-            language = self._call.agent.language.split("-")[0]
-            hold = ONE_MOMENT.get(language, ONE_MOMENT["en"])
+            hold = in_language(ONE_MOMENT, self._call.agent.language)
             await self._worker.queue_frames([TTSSpeakFrame(hold), LLMRunFrame()])
         elif self._failures == 2:
             log.warning("call.provider_fallback", role="llm", provider=self._provider)

@@ -23,6 +23,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     LLMRunFrame,
     OutputTransportMessageFrame,
+    TTSSpeakFrame,
     TTSStoppedFrame,
 )
 from pipecat.pipeline.llm_switcher import LLMSwitcher
@@ -51,6 +52,7 @@ from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.latency import TurnLatency
 from media_plane.llm_recovery import LLMRecovery
+from media_plane.phrases import SAY_AGAIN, in_language
 from media_plane.providers.credentials import CLOUD_PROVIDERS
 from media_plane.providers.factory import (
     CALL_SAMPLE_RATE,
@@ -295,9 +297,15 @@ def build_call_worker(
 
     @aggregators.user().event_handler("on_user_turn_stopped")
     async def _user_turn(_aggregator, _strategy, message):
-        call.record("turn.user", text=getattr(message, "content", None))
+        text = getattr(message, "content", None)
+        call.record("turn.user", text=text)
         if recovery is not None:
             recovery.new_turn()
+        if not (text or "").strip():
+            # The caller spoke but no words came back (the recogniser's connection was
+            # lost with them, or it was only noise): ask again rather than wait in silence.
+            say_again = in_language(SAY_AGAIN, agent.language)
+            await worker.queue_frames([TTSSpeakFrame(say_again, append_to_context=True)])
 
     @aggregators.assistant().event_handler("on_assistant_turn_stopped")
     async def _agent_turn(_aggregator, message):

@@ -12,7 +12,8 @@ from pipecat.services.llm_service import FunctionCallParams, LLMService
 
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
-from media_plane.http_tools import TOOL_FAILED, ToolAccess, ToolFailed, call_http_tool
+from media_plane.http_tools import ToolAccess, ToolFailed, call_http_tool
+from media_plane.phrases import TOOL_FAILED, in_language
 
 SEARCH_BUDGET_SECS = 0.5  # a slow store must never stall the turn
 SEARCH_K = 3
@@ -123,7 +124,7 @@ def register_tools(
             llm.register_function(name, handlers[name])
 
     own_tools = {tool["name"]: tool for tool in call.agent.http_tools}
-    sorry = TOOL_FAILED.get(call.agent.language.split("-")[0], TOOL_FAILED["en"])
+    sorry = in_language(TOOL_FAILED, call.agent.language)
 
     async def http_tool(params: FunctionCallParams) -> None:
         name = params.function_name

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from media_plane.phrases import SAY_AGAIN
 from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.recogniser import Recogniser
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port
 from switchboard.settings import Settings
 from tests.conftest import TOKEN, PlatformProcess, make_tenant
-from tests.e2e.test_call import DOCUMENT, wait_for_end
+from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.servers import LiveServer
 from tests.servers.deepgram import deepgram_app
 
@@ -22,13 +23,15 @@ pytestmark = pytest.mark.e2e
 PLATFORM_KEY = "the-platforms-deepgram-key"
 TENANT_KEY = "a-tenants-own-deepgram-key"
 FLAKY_KEY = "a-key-whose-first-connection-drops"
+GARBLED_KEY = "a-key-whose-first-result-comes-after-garbage"
 
 
 @pytest.fixture(scope="module")
 def deepgram() -> Iterator[LiveServer]:
     recogniser = Recogniser()  # the test server's own ears
     calibrate_recogniser(Settings(_env_file=None).model_cache_dir, recogniser)
-    app = deepgram_app({PLATFORM_KEY, TENANT_KEY, FLAKY_KEY}, recogniser, frozenset({FLAKY_KEY}))
+    keys = {PLATFORM_KEY, TENANT_KEY, FLAKY_KEY, GARBLED_KEY}
+    app = deepgram_app(keys, recogniser, frozenset({FLAKY_KEY}), frozenset({GARBLED_KEY}))
     with LiveServer(app, free_port()) as server:
         yield server
 
@@ -94,6 +97,26 @@ async def test_a_connection_lost_mid_call_is_reopened_and_the_call_goes_on(platf
     assert not [e for e in events if e["kind"] == "provider.fallback"]
     heard = [e["data"]["text"] for e in events if e["kind"] == "turn.user"]
     assert len(heard) == 2 and all("park" in text.split() for text in heard), heard
+
+
+async def test_a_question_lost_with_the_connection_is_asked_for_again(platform, deepgram):
+    tenant = deepgram_tenant(platform, GARBLED_KEY)
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")] * 2, token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    _, lost, again = report.turns
+    # A message that is not JSON broke the connection just before the question's words
+    # came: they were lost. The caller is asked to say it again, not left in silence...
+    assert lost.platform_heard == "" and lost.agent_heard_secs > 1, lost
+    words = set(lost.agent_heard.split())
+    assert len(words & {"sorry", "didn't", "catch", "say", "again"}) >= 2, lost.agent_heard
+    # ...and the question said again is heard over the reopened connection and answered.
+    assert again.tools == ["search_knowledge"]
+    assert heard_the_parking_answer(again.agent_heard), again.agent_heard
+    assert [c["key"] for c in deepgram.app.state.connections].count(GARBLED_KEY) == 2
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    assert any(SAY_AGAIN["en"] in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
 
 
 async def test_a_refused_key_fails_over_to_the_offline_recogniser(platform, deepgram):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from media_plane.http_tools import TOOL_FAILED
+from media_plane.phrases import TOOL_FAILED
 from media_plane.providers.offline_engine import Reply, decide
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port

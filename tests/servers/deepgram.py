@@ -12,7 +12,8 @@ for Pipecat's ``DeepgramSTTService`` through the official ``deepgram-sdk``.
 
 Fault injection: a connection made with one of ``drops_once`` keys is closed by the
 server (1011, as on an internal error) right after its first final result, the first
-time that key connects, like a connection lost mid-call.
+time that key connects, like a connection lost mid-call; with one of ``garbles_once``
+keys, the first final result is preceded by a message that is not JSON.
 
 What was said comes from the offline recogniser (PocketSphinx), so a caller's words reach
 the platform as an STT would hear them, not as a script says they were; for Hindi, from a
@@ -71,10 +72,12 @@ def deepgram_app(
     api_keys: set[str],
     recogniser: Recogniser | PhraseRecogniser,
     drops_once: frozenset[str] = frozenset(),
+    garbles_once: frozenset[str] = frozenset(),
 ) -> FastAPI:
     app = FastAPI()
     app.state.connections = []  # each connection's key and query, as the SDK sent them
     dropped: set[str] = set()
+    garbled: set[str] = set()
 
     @app.websocket("/v1/listen")
     async def listen(websocket: WebSocket):
@@ -126,6 +129,9 @@ def deepgram_app(
                     continue
                 control = json.loads(message.get("text") or "{}")
                 if control.get("type") == "Finalize":
+                    if key in garbles_once and key not in garbled:
+                        garbled.add(key)
+                        await websocket.send_text("{this is not json")
                     await final(speech_final=True, from_finalize=True)
                     if key in drops_once and key not in dropped:
                         dropped.add(key)
