@@ -24,6 +24,7 @@ Every request is authenticated as Exotel documents (``exotel_auth.py``).
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import secrets
@@ -195,7 +196,8 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     if isinstance(claimed, Announcement):
         if stream_sid:
             await _announce(websocket, stream_sid, claimed.text)
-        await websocket.close()
+        with contextlib.suppress(RuntimeError):  # the caller may have hung up already
+            await websocket.close()
         return
     call: Call = claimed
     if stream_sid is None:
@@ -240,7 +242,8 @@ async def _announce(websocket: WebSocket, stream_sid: str, text: str) -> None:
             message = json.loads(await asyncio.wait_for(websocket.receive_text(), left))
             if isinstance(message, dict) and message.get("event") in ("mark", "stop"):
                 return
-    except (TimeoutError, WebSocketDisconnect, json.JSONDecodeError):
+    except (TimeoutError, WebSocketDisconnect, RuntimeError, json.JSONDecodeError):
+        # The caller hung up (a send on a closed socket raises RuntimeError) or went quiet.
         return
 
 
