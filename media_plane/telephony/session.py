@@ -33,7 +33,9 @@ REFUSALS = {
 }
 
 
-async def admit(request: Request, provider_call_sid: str, agent: AgentConfig, number: str):
+async def admit(
+    request: Request, provider_call_sid: str, agent: AgentConfig, number: str
+) -> Call | str:
     """Announce the call, unless the tenant's plan refuses it: returns the call, or the
     words to say instead. A provider's retry of an admitted call gets the same call."""
     calls = request.app.state.calls
