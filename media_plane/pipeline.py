@@ -1,7 +1,7 @@
 """One factory builds every call's pipeline from the tenant's agent config.
 
 transport.in -> STT -> user context (Silero VAD, turn logic) -> caller audio ends ┐
-             -> LLM/engine (tools) -> [reply in flight] TTS [played] -> playback marks │
+             -> LLM/engine (tools) -> [reply in flight] -> TTS -> playback marks     │
              -> transport.out                                                        │
              -> turn latency -> [recorder] <-- the caller's audio, handed over directly ┘
              -> assistant context
@@ -64,7 +64,7 @@ from media_plane.providers.factory import (
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
 from media_plane.tools import register_tools, tools_schema
-from media_plane.tts_recovery import ReplyInFlight, ReplyPlayed, say_again_after_reconnect
+from media_plane.tts_recovery import ReplyInFlight, say_again_after_reconnect
 
 VAD_STOP_SECS = 0.35  # silence that ends speech
 SPEECH_TIMEOUT_SECS = 0.1  # extra wait for the caller to go on after that silence
@@ -113,17 +113,20 @@ class CallerAudioEnds(FrameProcessor):
 
 class PlaybackMarks(FrameProcessor):
     """After each spoken reply, send the provider a ``mark``: it echoes it back when the
-    caller has heard everything before it, which tells us what was actually played."""
+    caller has heard everything before it, which tells us what was actually played. The
+    reply is also done for ``reply``: its voice need not say it again (tts_recovery.py)."""
 
-    def __init__(self, mark: Callable[[str], dict]):
+    def __init__(self, mark: Callable[[str], dict], reply: ReplyInFlight):
         super().__init__(enable_direct_mode=True)  # a cheap pass-through: no queue hop
         self._mark = mark
+        self._reply = reply
         self._n = 0
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         await self.push_frame(frame, direction)
         if isinstance(frame, TTSStoppedFrame) and direction == FrameDirection.DOWNSTREAM:
+            self._reply.speaking = False
             self._n += 1
             mark = self._mark(f"reply-{self._n}")
             await self.push_frame(OutputTransportMessageFrame(message=mark))
@@ -258,8 +261,7 @@ def build_call_worker(
             llm,
             reply,
             tts,
-            ReplyPlayed(reply),
-            PlaybackMarks(line.mark),
+            PlaybackMarks(line.mark, reply),
             transport.output(),
             TurnLatency(lambda **latency: call.record("turn.latency", **latency)),
             *recording,  # after the output: it hears the caller and what was actually sent

@@ -5,8 +5,9 @@ nothing. Instead the reply is said again, whole, by the voice once it is back, a
 timeline records ``provider.error``. (If the provider cannot be reached again, Pipecat
 gives up on it and the offline standby takes over: pipeline.py.)
 
-``ReplyInFlight`` sits before the voice and remembers the reply it is being given;
-``ReplyPlayed`` sits after it and marks the reply done when its audio has all come out.
+``ReplyInFlight`` sits before the voice and remembers the reply it is being given; the
+playback marks after the voice (pipeline.py) mark the reply done when its audio has all
+come out, so no extra processor stands on the audio's path.
 """
 
 from loguru import logger
@@ -16,7 +17,6 @@ from pipecat.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     TTSSpeakFrame,
-    TTSStoppedFrame,
 )
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -42,18 +42,6 @@ class ReplyInFlight(FrameProcessor):
                 self.text, self.speaking = [frame.text], True
         if isinstance(frame, InterruptionFrame):
             self.speaking = False  # the caller cut in: nothing to say again
-        await self.push_frame(frame, direction)
-
-
-class ReplyPlayed(FrameProcessor):
-    def __init__(self, reply: ReplyInFlight) -> None:
-        super().__init__(enable_direct_mode=True)
-        self._reply = reply
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, TTSStoppedFrame) and direction == FrameDirection.DOWNSTREAM:
-            self._reply.speaking = False
         await self.push_frame(frame, direction)
 
 

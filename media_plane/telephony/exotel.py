@@ -23,7 +23,6 @@ Every request is authenticated as Exotel documents (``exotel_auth.py``).
 """
 
 import asyncio
-import base64
 import contextlib
 import json
 import re
@@ -48,25 +47,25 @@ from media_plane.telephony.exotel_serializer import (
     AUDIO_CHUNK_10MS,
     MIN_CHUNK_BYTES,
     SwitchboardExotelSerializer,
-    exotel_chunk,
+    media_message,
 )
 from media_plane.telephony.session import (
+    E164,
     NOT_IN_SERVICE,
+    POLICY_VIOLATION,
     UNAVAILABLE,
+    BadWebhook,
     admit,
+    as_websocket,
     await_start,
+    public_base,
     run_call,
 )
-from media_plane.telephony.twilio import BadWebhook
-from media_plane.telephony.twilio_auth import public_base
 from media_plane.voices import DEFAULT_VOICES
 
 router = APIRouter(tags=["exotel"])
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALL_SID = Annotated[str, Query(alias="CallSid", min_length=2, max_length=64)]
-START_TIMEOUT_SECS = 10.0
-POLICY_VIOLATION = 1008
 ANNOUNCEMENT_TTL_SECS = 60.0
 MARK_WAIT_SECS = 2.0  # after an apology's audio, for Exotel to say it has played it
 
@@ -124,8 +123,7 @@ class Announcements:
 
 
 def _stream_url(request: Request, key: str, call_sid: str) -> dict[str, str]:
-    base = public_base(request)
-    ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    ws_base = as_websocket(public_base(request))
     return {"url": f"{ws_base}/exotel/stream?call_id={key}&CallSid={call_sid}"}
 
 
@@ -161,10 +159,7 @@ async def voicebot(
 
 async def _stream_sid_of(websocket: WebSocket, provider_call_sid: str) -> str | None:
     """The stream's id from Exotel's ``start``, if it is the expected call's stream."""
-    try:
-        start = await asyncio.wait_for(await_start(websocket), START_TIMEOUT_SECS)
-    except (TimeoutError, WebSocketDisconnect):
-        return None
+    start = await await_start(websocket)
     details = (start or {}).get("start")
     if not isinstance(details, dict) or details.get("call_sid") != provider_call_sid:
         return None
@@ -224,16 +219,7 @@ async def _announce(websocket: WebSocket, stream_sid: str, text: str) -> None:
     started = time.monotonic()
     try:
         for n, at in enumerate(range(0, len(pcm), MIN_CHUNK_BYTES)):
-            payload = exotel_chunk(pcm[at : at + MIN_CHUNK_BYTES])
-            await websocket.send_text(
-                json.dumps(
-                    {
-                        "event": "media",
-                        "stream_sid": stream_sid,
-                        "media": {"payload": base64.b64encode(payload).decode()},
-                    }
-                )
-            )
+            await websocket.send_text(media_message(stream_sid, pcm[at : at + MIN_CHUNK_BYTES]))
             # Two chunks ahead of the caller's ear, no more.
             await asyncio.sleep(max(0.0, started + (n - 1) * chunk_secs - time.monotonic()))
         await websocket.send_text(json.dumps(playback_mark(stream_sid, "announcement")))

@@ -37,6 +37,13 @@ def exotel_chunk(pcm: bytes) -> bytes:
     return pcm + bytes(size - len(pcm))
 
 
+def media_message(stream_sid: str, pcm: bytes) -> str:
+    """Agent audio as Exotel takes it: a ``media`` message of base64 PCM, padded to a chunk
+    Exotel plays without a gap."""
+    payload = base64.b64encode(exotel_chunk(pcm)).decode("ascii")
+    return json.dumps({"event": "media", "stream_sid": stream_sid, "media": {"payload": payload}})
+
+
 class SwitchboardExotelSerializer(ExotelFrameSerializer):
     def __init__(self, *, stream_sid: str, call: Call):
         super().__init__(stream_sid=stream_sid, call_sid=call.provider_call_sid)
@@ -48,10 +55,7 @@ class SwitchboardExotelSerializer(ExotelFrameSerializer):
             # The call runs at Exotel's 8 kHz end to end: nothing to resample.
             if frame.sample_rate != self._exotel_sample_rate or not frame.audio:
                 return await super().serialize(frame)
-            payload = base64.b64encode(exotel_chunk(frame.audio)).decode("ascii")
-            return json.dumps(
-                {"event": "media", "stream_sid": self._stream_sid, "media": {"payload": payload}}
-            )
+            return media_message(self._stream_sid, frame.audio)
         return await super().serialize(frame)
 
     async def deserialize(self, data: str | bytes) -> Frame | None:

@@ -9,13 +9,16 @@ until hang-up, keeps the recording and closes the timeline.
 
 import asyncio
 import json
+import re
 import time
 
 from fastapi import Request, WebSocket
+from fastapi.websockets import WebSocketDisconnect
 from loguru import logger
 from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.workers.runner import WorkerRunner
 
+from control_plane.kit.errors import DomainError
 from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.http_tools import SECRET_NAME as TOOL_SECRET
@@ -25,12 +28,30 @@ from media_plane.providers.credentials import credentials_for
 from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
 
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+START_TIMEOUT_SECS = 10.0  # from the stream's upgrade to the provider's ``start``
+POLICY_VIOLATION = 1008  # the close code for a stream that is refused
 UNAVAILABLE = "Sorry, we cannot take your call right now. Please try again in a few minutes."
 NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
 REFUSALS = {
     "concurrent_calls": "Sorry, all our lines are busy right now. Please call again shortly.",
     "monthly_minutes": "Sorry, we cannot take your call right now. Please try again later.",
 }
+
+
+class BadWebhook(DomainError):
+    error = "bad_webhook"
+
+
+def public_base(connection: Request | WebSocket) -> str:
+    """Where providers reach us: the configured public URL, else this request's own base."""
+    configured = connection.app.state.settings.public_url
+    return str(configured).rstrip("/") if configured else str(connection.base_url).rstrip("/")
+
+
+def as_websocket(url: str) -> str:
+    """An http(s) URL's ws(s) twin, as a media stream's URL is given to a provider."""
+    return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
 async def admit(
@@ -59,7 +80,15 @@ async def admit(
 
 async def await_start(websocket: WebSocket) -> dict | None:
     """The stream's ``start`` message (Twilio and Exotel both send ``connected`` first;
-    nothing before ``start`` carries audio), or None if the stream stops first."""
+    nothing before ``start`` carries audio), or None if the stream stops, closes or stays
+    silent for ``START_TIMEOUT_SECS`` first."""
+    try:
+        return await asyncio.wait_for(_start_message(websocket), START_TIMEOUT_SECS)
+    except (TimeoutError, WebSocketDisconnect):
+        return None
+
+
+async def _start_message(websocket: WebSocket) -> dict | None:
     while True:
         raw = await websocket.receive_text()
         try:

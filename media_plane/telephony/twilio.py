@@ -10,13 +10,11 @@
 """
 
 import asyncio
-import re
 from functools import partial
 from typing import Annotated
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Form, Query, Request, Response, WebSocket
-from fastapi.websockets import WebSocketDisconnect
 from loguru import logger
 
 from control_plane.kit.errors import DomainError
@@ -25,23 +23,20 @@ from media_plane.calls import Call
 from media_plane.pipeline import Line
 from media_plane.telephony import twilio_auth
 from media_plane.telephony.session import (
+    E164,
     NOT_IN_SERVICE,
+    POLICY_VIOLATION,
     UNAVAILABLE,
+    BadWebhook,
     admit,
+    as_websocket,
     await_start,
+    public_base,
     run_call,
 )
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 
 router = APIRouter(tags=["twilio"])
-
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-START_TIMEOUT_SECS = 10.0
-POLICY_VIOLATION = 1008
-
-
-class BadWebhook(DomainError):
-    error = "bad_webhook"
 
 
 def twiml(body: str) -> Response:
@@ -86,8 +81,8 @@ async def _answer(request: Request, call_sid: str, account_sid: str, to: str) ->
         return twiml(f"<Say>{escape(admitted)}</Say><Hangup/>")
     call = admitted
     call.provider_account = account_sid  # signed by Twilio: whose REST API acts on the call
-    base = twilio_auth.public_base(request)
-    ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    base = public_base(request)
+    ws_base = as_websocket(base)
     stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
     action_url = f"{base}/twilio/stream-ended?call_id={call.call_id}"
     return twiml(
@@ -128,10 +123,7 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
         return
     log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
     await websocket.accept()
-    try:
-        start = await asyncio.wait_for(await_start(websocket), START_TIMEOUT_SECS)
-    except (TimeoutError, WebSocketDisconnect):
-        start = None
+    start = await await_start(websocket)
     details = (start or {}).get("start") or {}
     stream_sid = details.get("streamSid") or (start or {}).get("streamSid")
     if not stream_sid or details.get("callSid") != call.provider_call_sid:

@@ -21,16 +21,11 @@ from twilio.request_validator import RequestValidator
 from control_plane.kit.errors import Forbidden
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
+from media_plane.telephony.session import as_websocket, public_base
 from media_plane.telephony.twilio_rest import TwilioAccount
 
 TENANT_TOKEN = "twilio_auth_token"  # the secret's name
 HEADER = "X-Twilio-Signature"
-
-
-def public_base(connection: Request | WebSocket) -> str:
-    """Where Twilio reaches us: the configured public URL, else this request's own base."""
-    configured = connection.app.state.settings.public_url
-    return str(configured).rstrip("/") if configured else str(connection.base_url).rstrip("/")
 
 
 def url_as_twilio_saw(connection: Request | WebSocket) -> str:
@@ -38,7 +33,7 @@ def url_as_twilio_saw(connection: Request | WebSocket) -> str:
     scheme for a media stream as the ``<Stream url>`` had it."""
     base = public_base(connection)
     if isinstance(connection, WebSocket):
-        base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        base = as_websocket(base)
     url = base + connection.url.path
     return f"{url}?{connection.url.query}" if connection.url.query else url
 

@@ -100,22 +100,30 @@ async def test_a_refused_claude_key_fails_over_to_the_offline_engine(platform, a
     assert any("Mill Lane" in e["data"]["text"] for e in events if e["kind"] == "turn.agent")
 
 
-async def test_claude_failing_a_turn_says_one_moment_and_tries_again(platform, anthropic):
+async def a_failing_turn(platform: str, anthropic: LiveServer, failures: list) -> list[dict]:
+    """A call whose question meets ``failures`` at Claude (HTTP statuses or ``"stall"``).
+    Whatever they are, the caller hears "one moment" and then the document's answer; the
+    call's timeline is returned."""
     with httpx.Client(base_url=platform) as api:
         tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
-    # The question's first attempt and the SDK's two retries all fail: the turn failed.
-    anthropic.app.state.failures = [500, 500, 500]
-    before = len(anthropic.app.state.requests)
+    anthropic.app.state.failures = failures
     report = await place_call(
         platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
         tenant_id=tenant["id"],
     )  # fmt: skip
     answer = report.turns[1]
-    # The caller heard "one moment", then Claude's answer on the second try.
     assert answer.agent_heard.startswith("one moment"), answer.agent_heard
     assert heard_the_parking_answer(answer.agent_heard), answer.agent_heard
+    assert anthropic.app.state.failures == []  # every injected failure was met
+    return await wait_for_end(platform, tenant["id"], report.call_id)
+
+
+async def test_claude_failing_a_turn_says_one_moment_and_tries_again(platform, anthropic):
+    before = len(anthropic.app.state.requests)
+    # The question's first attempt and the SDK's two retries all fail: the turn failed.
+    # The caller hears "one moment", then Claude's answer on the second try.
+    events = await a_failing_turn(platform, anthropic, [500, 500, 500])
     assert len(anthropic.app.state.requests) - before == 5  # 3 failed, question, result
-    events = await wait_for_end(platform, tenant["id"], report.call_id)
     (retry,) = [e["data"] for e in events if e["kind"] == "llm.retry"]
     assert retry == {"provider": "anthropic", "category": "server"}
     assert not [e for e in events if e["kind"] == "provider.fallback"]
@@ -125,20 +133,9 @@ async def test_claude_failing_a_turn_says_one_moment_and_tries_again(platform, a
 async def test_a_claude_stream_that_goes_quiet_is_given_up_and_the_turn_tried_again(
     platform, anthropic
 ):
-    with httpx.Client(base_url=platform) as api:
-        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
     # The answer starts and then goes quiet. (The SDK does not retry a stream it has
     # begun to read: the turn fails after one stall.)
-    anthropic.app.state.failures = ["stall"]
-    report = await place_call(
-        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
-        tenant_id=tenant["id"],
-    )  # fmt: skip
-    answer = report.turns[1]
-    assert answer.agent_heard.startswith("one moment"), answer.agent_heard
-    assert heard_the_parking_answer(answer.agent_heard), answer.agent_heard
-    assert anthropic.app.state.failures == []
-    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    events = await a_failing_turn(platform, anthropic, ["stall"])
     (retry,) = [e["data"] for e in events if e["kind"] == "llm.retry"]
     assert retry == {"provider": "anthropic", "category": "timeout"}
     assert not [e for e in events if e["kind"] == "provider.fallback"]
@@ -148,18 +145,8 @@ async def test_a_claude_stream_that_goes_quiet_is_given_up_and_the_turn_tried_ag
 async def test_claude_failing_a_turn_twice_hands_the_call_to_the_offline_engine(
     platform, anthropic
 ):
-    with httpx.Client(base_url=platform) as api:
-        tenant = make_tenant(api, DOCUMENT, providers={"llm": "anthropic"})
-    anthropic.app.state.failures = [529] * 6  # the turn, and its retry, each 3 attempts
-    report = await place_call(
-        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
-        tenant_id=tenant["id"],
-    )  # fmt: skip
-    answer = report.turns[1]
-    assert answer.agent_heard.startswith("one moment"), answer.agent_heard
-    assert heard_the_parking_answer(answer.agent_heard), answer.agent_heard
-    assert anthropic.app.state.failures == []
-    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    # The turn, and its retry, each 3 attempts.
+    events = await a_failing_turn(platform, anthropic, [529] * 6)
     kinds = [e["kind"] for e in events]
     assert kinds.index("llm.retry") < kinds.index("provider.fallback")
     (fallback,) = [e["data"] for e in events if e["kind"] == "provider.fallback"]

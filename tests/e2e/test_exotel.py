@@ -85,6 +85,12 @@ async def test_a_call_that_ends_without_a_transfer_goes_on_to_hang_up(platform, 
     assert report.hung_up_by == "caller" and report.transferred_to is None
     events = await wait_for_end(platform, tenant["id"], report.call_id)
     assert events[-1]["data"]["reason"] == "caller_hung_up"
+    # This very call, as the flow asks after it: Passthru's other branch (Hangup), and
+    # nobody for Connect to dial.
+    query = {"CallSid": report.provider_call_sid}
+    async with httpx.AsyncClient(base_url=platform, headers=PLATFORM_CREDENTIALS) as http:
+        assert (await http.get("/exotel/stream-ended", params=query)).status_code == 302
+        assert (await http.get("/exotel/transfer", params=query)).status_code == 404
 
 
 async def test_an_unknown_number_hears_an_apology_then_the_stream_closes(platform):

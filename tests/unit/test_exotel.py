@@ -20,7 +20,7 @@ from media_plane.agent import AgentConfig
 from media_plane.calls import Call, CallRegistry
 from media_plane.telephony.exotel import e164
 from media_plane.telephony.exotel_serializer import SwitchboardExotelSerializer, exotel_chunk
-from media_plane.telephony.twilio import BadWebhook
+from media_plane.telephony.session import BadWebhook
 from switchboard.phones import ExotelPhone
 from tests.conftest import make_tenant
 
