@@ -45,52 +45,58 @@ def bootstrap(
         return http.get("/exotel/voicebot", params=query, headers=headers)
 
 
-async def test_an_exotel_call_is_answered_from_the_document_then_transferred(platform, tenant):
+async def test_an_exotel_call_is_answered_from_the_document_and_then_hung_up(platform, tenant):
     report = await place_call(
         platform,
         tenant["number"],
-        [Utterance("Where can I park?"), Utterance("Can I speak to a person please?")],
+        [Utterance("Where can I park?")],
         provider="exotel",
         caller_id="+919800000999",
         token=TOKEN,
         tenant_id=tenant["id"],
-        hang_up=False,
     )
-    greeting, parking, person = report.turns
+    greeting, parking = report.turns
     assert greeting.agent_heard and report.greeting_first_audio_ms is not None
     assert parking.tools == ["search_knowledge"]
     assert heard_the_parking_answer(parking.agent_heard), parking.agent_heard
-    assert person.tools == ["transfer_to_human"]
     # Every chunk of agent audio kept Exotel's rules (>= 3.2 KB, <= 100 KB, 320-byte
     # multiples): the caller checks each one it is sent.
     assert report.protocol_errors == []
-    # The platform closed the stream after the hand-off sentence; Exotel's Passthru was
-    # answered 200 and its Connect applet was told to dial the agent's number.
-    assert report.hung_up_by == "agent"
-    assert report.transferred_to == "+919800000300"
+    assert report.hung_up_by == "caller" and report.transferred_to is None
 
     events = await wait_for_end(platform, tenant["id"], report.call_id)
     kinds = [e["kind"] for e in events]
-    assert events[-1]["data"]["reason"] == "transferred"
+    assert events[-1]["data"]["reason"] == "caller_hung_up"
     assert events[0]["data"]["to"] == tenant["number"]  # Exotel's 080... read as E.164
     assert "playback.mark" in kinds  # Exotel's mark echoes: what the caller really heard
     spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
     assert any("Mill Lane" in text for text in spoken), spoken
-
-
-async def test_a_call_that_ends_without_a_transfer_goes_on_to_hang_up(platform, tenant):
-    report = await place_call(
-        platform, tenant["number"], [], provider="exotel", token=TOKEN, tenant_id=tenant["id"]
-    )
-    assert report.hung_up_by == "caller" and report.transferred_to is None
-    events = await wait_for_end(platform, tenant["id"], report.call_id)
-    assert events[-1]["data"]["reason"] == "caller_hung_up"
     # This very call, as the flow asks after it: Passthru's other branch (Hangup), and
     # nobody for Connect to dial.
     query = {"CallSid": report.provider_call_sid}
     async with httpx.AsyncClient(base_url=platform, headers=PLATFORM_CREDENTIALS) as http:
         assert (await http.get("/exotel/stream-ended", params=query)).status_code == 302
         assert (await http.get("/exotel/transfer", params=query)).status_code == 404
+
+
+async def test_asking_for_a_person_on_exotel_transfers_the_call(platform, tenant):
+    report = await place_call(
+        platform,
+        tenant["number"],
+        [Utterance("Can I speak to a person please?")],
+        provider="exotel",
+        token=TOKEN,
+        tenant_id=tenant["id"],
+        hang_up=False,
+    )
+    assert report.turns[1].tools == ["transfer_to_human"], report.turns[1]
+    assert report.protocol_errors == []
+    # The platform closed the stream after the hand-off sentence; Exotel's Passthru was
+    # answered 200 and its Connect applet was told to dial the agent's number.
+    assert report.hung_up_by == "agent"
+    assert report.transferred_to == "+919800000300"
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    assert events[-1]["data"]["reason"] == "transferred"
 
 
 async def test_an_unknown_number_hears_an_apology_then_the_stream_closes(platform):
