@@ -9,6 +9,7 @@ import asyncio
 import secrets
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -23,6 +24,11 @@ from media_plane.recording import CallRecorder
 
 PENDING_TTL_SECS = 60.0  # a provider opens the stream within seconds of the webhook
 OUTCOME_TTL_SECS = 300.0
+# A call's timeline is bounded: a long, busy call writes ~5 events a turn (a turn every
+# ~10 s: ~2,000 an hour). Past the budget, events are counted by kind, not stored, and the
+# counts go on ``call.ended``; the call's own lifecycle (``call.*``) is always stored.
+MAX_TIMELINE_EVENTS = 5000
+EVENT_BATCH = 200  # events written at once (one request to a separate control plane)
 
 
 def new_call_id() -> str:
@@ -52,6 +58,8 @@ class Call:
     recorder: CallRecorder | None = None
     audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
     providers: CallProviders = field(default_factory=CallProviders)  # for the breakers
+    end_reason: str | None = None  # set by whatever ends the call other than a hang-up
+    events_dropped: dict[str, int] = field(default_factory=dict)  # past the budget, by kind
     _seq: int = 0
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
 
@@ -61,6 +69,9 @@ class Call:
 
     def record(self, kind: str, **data: object) -> None:
         """Append an event to the call's timeline (written in order by the call's writer)."""
+        if self._seq >= MAX_TIMELINE_EVENTS and not kind.startswith("call."):
+            self.events_dropped[kind] = self.events_dropped.get(kind, 0) + 1
+            return
         self._seq += 1
         self._events.put_nowait(
             CallEventRecord(
@@ -81,7 +92,7 @@ class Call:
             if first is None:
                 return
             batch = [first]
-            while not self._events.empty():
+            while not self._events.empty() and len(batch) < EVENT_BATCH:
                 nxt = self._events.get_nowait()
                 if nxt is None:
                     await self._write(sink, batch)
@@ -108,6 +119,11 @@ class CallRegistry:
         self._finished: dict[str, tuple[float, Call]] = {}
         self._by_provider_sid: dict[str, str] = {}
         self._finished_by_provider_sid: dict[str, str] = {}
+        self._admitting: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def admission_lock(self, tenant_id: str) -> asyncio.Lock:
+        """Held while a tenant's new call is checked against its plan and announced."""
+        return self._admitting[tenant_id]
 
     def announce(
         self, provider_call_sid: str, agent: AgentConfig, number: str | None = None

@@ -38,7 +38,9 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketClient,
     FastAPIWebsocketInputTransport,
+    FastAPIWebsocketOutputTransport,
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
@@ -63,6 +65,7 @@ from media_plane.providers.factory import (
 )
 from media_plane.providers.vad import SharedSileroVADAnalyzer
 from media_plane.recording import CallRecorder
+from media_plane.telephony.stream_guard import StreamGuard
 from media_plane.tools import register_tools, tools_schema
 from media_plane.tts_recovery import ReplyInFlight, say_again_after_reconnect
 
@@ -81,12 +84,33 @@ class _DirectAudioInput(FastAPIWebsocketInputTransport):
             await self.push_frame(frame)
 
 
-class CallTransport(FastAPIWebsocketTransport):
-    """Pipecat's FastAPI WebSocket transport with the direct audio input above."""
+class _GuardedClient(FastAPIWebsocketClient):
+    """Pipecat's socket client, reading the stream through its guard (stream_guard.py)."""
 
-    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams):
+    def __init__(self, websocket: WebSocket, guard: StreamGuard, **kwargs) -> None:
+        super().__init__(websocket, **kwargs)
+        self._guard = guard
+
+    def receive(self):
+        return self._guard.messages()
+
+
+class CallTransport(FastAPIWebsocketTransport):
+    """Pipecat's FastAPI WebSocket transport reading through the stream's guard, with the
+    direct audio input above."""
+
+    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams, guard: StreamGuard):
         super().__init__(websocket=websocket, params=params)
+        self._client = _GuardedClient(
+            websocket,
+            guard,
+            callbacks=self._callbacks,
+            ws_close_timeout=self._params.ws_close_timeout,
+        )
         self._input = _DirectAudioInput(self, self._client, self._params, name=self._input_name)
+        self._output = FastAPIWebsocketOutputTransport(
+            self, self._client, self._params, name=self._output_name
+        )
 
 
 class CallerAudioEnds(FrameProcessor):
@@ -138,6 +162,7 @@ class Line:
 
     serializer: FrameSerializer
     mark: Callable[[str], dict]  # the provider's playback-mark message with this name
+    guard: StreamGuard  # what the stream may send (its messages are read through it)
     audio_chunk_10ms: int = 4  # agent audio per message, in 10 ms units (Pipecat's default)
 
 
@@ -217,6 +242,7 @@ def build_call_worker(
     """The call's pipeline on the provider's socket, spoken as ``line`` says."""
     agent = call.agent
     transport = CallTransport(
+        guard=line.guard,
         websocket=websocket,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,

@@ -79,7 +79,7 @@ def configure_logging(level: str) -> None:
 def cmd_up(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from switchboard.server import create_app
+    from switchboard.server import SERVER_LIMITS, create_app
     from switchboard.settings import get_settings
 
     settings = get_settings()
@@ -89,6 +89,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level="warning",
+        **SERVER_LIMITS,
     )
 
 

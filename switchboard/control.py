@@ -17,9 +17,10 @@ from control_plane.calls.store import MongoTimelineStore, SqlTimelineStore
 from control_plane.calls.writer import TimelineWriter
 from control_plane.identity.issuer import router as issuer_router
 from control_plane.identity.setup import start_identity
-from control_plane.internal.routes import MAX_RECORDING_BYTES
+from control_plane.internal.routes import MAX_RECORDING_BYTES, authenticate_service
 from control_plane.internal.routes import router as internal_router
 from control_plane.kit import migrate
+from control_plane.kit.auth import authenticate
 from control_plane.kit.db import create_engine, install_conflict_handler, session_factory
 from control_plane.knowledge.ingest import IngestWorker, LocalIngestQueue, RedisIngestQueue
 from control_plane.knowledge.routes import dead_letters_router
@@ -38,8 +39,17 @@ from knowledge.store import KnowledgeStore, open_store
 from switchboard.lifetime import background, shared_redis
 from switchboard.settings import Settings
 
-# Service-authenticated: the media plane hands over whole call recordings.
-CONTROL_BODY_LIMITS = {"/internal/": MAX_RECORDING_BYTES}
+# What each route takes, at most (kit/body_limit.py); document uploads take the process's
+# ceiling, SWITCHBOARD_MAX_REQUEST_BYTES.
+CONTROL_BODY_LIMITS = {
+    # Service-authenticated: the media plane hands over whole call recordings.
+    "/internal/v1/tenants/{tenant_id}/recordings/{call_id}": MAX_RECORDING_BYTES,
+    "/internal/": 4 * 1024 * 1024,  # event batches (EVENT_BATCH events of a few KB at most)
+    "/v1/": 256 * 1024,  # JSON: an agent with all its HTTP tools' schemas is under 100 KB
+    "/realms/": 16 * 1024,  # a token request's form
+}
+# Bodies under these prefixes are read only once their credentials are good.
+AUTHENTICATED_PREFIXES = {"/v1/": authenticate, "/internal/": authenticate_service}
 
 
 def add_control_routes(app: FastAPI) -> None:

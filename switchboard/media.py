@@ -40,6 +40,11 @@ def warm_models(settings: Settings) -> None:
         RECOGNISER.reserve(1)
 
 
+# A provider's webhook is a small form (Twilio's is under 2 KB): its signature covers the
+# body, so it is read, but no more than this (kit/body_limit.py).
+MEDIA_BODY_LIMITS = {"/twilio/": 64 * 1024, "/exotel/": 64 * 1024}
+
+
 def add_media_routes(app: FastAPI) -> None:
     app.include_router(twilio_router)
     app.include_router(exotel_router)

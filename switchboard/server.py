@@ -10,9 +10,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from loguru import logger
 
+from common.failures import open_failures
+from control_plane.kit.authenticate_first import AuthenticateFirst, Authenticator
 from control_plane.kit.body_limit import BodySizeLimit
 from control_plane.kit.errors import document_body_limit, install_error_handlers
+from media_plane.telephony.stream_guard import MAX_MESSAGE_BYTES
+from switchboard.lifetime import shared_redis
 from switchboard.settings import Settings, get_settings
+
+# How uvicorn must serve the app: the media streams' message ceiling is enforced by the
+# WebSocket protocol itself, which closes the socket (1009) before buffering more.
+SERVER_LIMITS = {"ws_max_size": MAX_MESSAGE_BYTES}
 
 
 def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
@@ -26,6 +34,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.settings = settings
         async with AsyncExitStack() as stack:
+            # Failed attempts (sign-ins, telephony signatures) counted fleet-wide with Redis.
+            app.state.failures = open_failures(shared_redis(app, settings, stack))
             if control:
                 from switchboard.control import start_control_plane
 
@@ -41,18 +51,26 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     install_error_handlers(app)
     document_body_limit(app)
     body_limits: dict[str, int] = {}
+    authenticated: dict[str, Authenticator] = {}
     if control:
-        from switchboard.control import CONTROL_BODY_LIMITS, add_control_routes
+        from switchboard.control import (
+            AUTHENTICATED_PREFIXES,
+            CONTROL_BODY_LIMITS,
+            add_control_routes,
+        )
 
         add_control_routes(app)
         body_limits |= CONTROL_BODY_LIMITS
+        authenticated |= AUTHENTICATED_PREFIXES
     if media:
-        from switchboard.media import add_media_routes
+        from switchboard.media import MEDIA_BODY_LIMITS, add_media_routes
 
         add_media_routes(app)
+        body_limits |= MEDIA_BODY_LIMITS
     app.add_middleware(
-        BodySizeLimit, default_bytes=settings.max_request_bytes, by_prefix=body_limits
+        BodySizeLimit, default_bytes=settings.max_request_bytes, by_route=body_limits
     )
+    app.add_middleware(AuthenticateFirst, by_prefix=authenticated)  # outermost: first
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, object]:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from knowledge.dense import MiniLmEmbedder, open_embedder
 from switchboard.demo.run import free_port, wait_ready
 from switchboard.phones import signed_by_twilio
-from switchboard.server import create_app
+from switchboard.server import SERVER_LIMITS, create_app
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN, Settings
 
 TOKEN = "test-operator-token"
@@ -132,6 +132,7 @@ class LivePlatform:
             host="127.0.0.1",
             port=self.settings.port,
             log_level="warning",
+            **SERVER_LIMITS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -12,6 +12,7 @@ Tokens look like Keycloak's: RS256, ``realm_access.roles`` for the realm role an
 """
 
 import base64
+import math
 import time
 import uuid
 from typing import Annotated
@@ -20,8 +21,10 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from jwcrypto import jwk, jwt
+from loguru import logger
 from sqlalchemy import select
 
+from common.failures import SIGN_IN_ADDRESS, SIGN_IN_USER
 from control_plane.identity.models import User
 from control_plane.identity.passwords import verify_password
 from control_plane.identity.roles import tenant_group
@@ -108,14 +111,14 @@ async def certs(request: Request, realm: str) -> JSONResponse:
     return JSONResponse({"keys": [public | {"alg": "RS256", "use": "sig", "kid": key["kid"]}]})
 
 
-@router.post("/protocol/openid-connect/token", responses=oauth_errors(400, 401))
+@router.post("/protocol/openid-connect/token", responses=oauth_errors(400, 401, 429))
 async def token(
     request: Request,
     realm: str,
     grant_type: Annotated[str, Form()],
     client_id: Annotated[str, Form()],
-    username: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
 ) -> JSONResponse:
     if missing := _realm_or_404(request, realm):
         return missing
@@ -124,10 +127,25 @@ async def token(
         return _oauth_error(400, "unsupported_grant_type", "only the password grant is supported")
     if client_id != identity.client_id:
         return _oauth_error(401, "invalid_client", "unknown client")
+    # A guesser is refused before the guess costs a hash: by username (one account under
+    # attack) and by address (one client trying many accounts). Unknown users count too.
+    failures = request.app.state.failures
+    address = request.client.host if request.client else "unknown"
+    attempt = ((SIGN_IN_USER, username), (SIGN_IN_ADDRESS, address))
+    wait = max([await failures.wait(policy, who) for policy, who in attempt])
+    if wait > 0:
+        refused = _oauth_error(429, "too_many_attempts", "too many failed sign-ins; wait")
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     async with session_scope(request.app.state.sessions) as session:
         user = await session.scalar(select(User).where(User.username == username))
-    if user is None or not verify_password(password, user.password_hash):
+    known = await verify_password(password, user.password_hash if user else None)
+    if not known or user is None:
+        for policy, who in attempt:
+            await failures.failed(policy, who)
+        logger.warning("identity.sign_in_failed")  # neither the username nor the address
         return _oauth_error(401, "invalid_grant", "invalid user credentials")
+    await failures.cleared(SIGN_IN_USER, username)
     now = int(time.time())
     claims = {
         "iss": identity.issuer,

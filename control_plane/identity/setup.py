@@ -50,7 +50,7 @@ async def _bootstrap_admin(sessions: async_sessionmaker[AsyncSession], password:
             User(
                 id=new_id("usr"),
                 username="admin",
-                password_hash=hash_password(password),
+                password_hash=await hash_password(password),
                 role="platform-admin",
                 tenant_id=None,
             )

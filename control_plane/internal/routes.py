@@ -33,6 +33,11 @@ async def service_caller(
         raise Unauthorized("the internal API needs the service token")
 
 
+async def authenticate_service(request: Request) -> None:
+    """The service token from the headers alone (``kit/authenticate_first.py``)."""
+    await service_caller(request, await _bearer(request))
+
+
 router = APIRouter(
     prefix="/internal/v1",
     tags=["internal"],

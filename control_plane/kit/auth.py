@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from control_plane.api_keys import service as api_keys
 from control_plane.identity.tokens import IdentityUnavailable, InvalidToken, Principal
+from control_plane.kit.authenticate_first import AUTHENTICATED
 from control_plane.kit.crypto import same_secret
 from control_plane.kit.db import session_scope
 from control_plane.kit.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
@@ -33,6 +34,9 @@ async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    known = request.scope.get(AUTHENTICATED)
+    if isinstance(known, Principal):  # checked before the body was read
+        return known
     if credentials is None:
         raise Unauthorized("a bearer token is required")
     token = credentials.credentials
@@ -53,6 +57,11 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def authenticate(request: Request) -> Principal:
+    """The request's principal from its headers alone (``kit/authenticate_first.py``)."""
+    return await current_principal(request, await _bearer(request))
 
 
 async def require_platform_admin(principal: CurrentPrincipal) -> Principal:

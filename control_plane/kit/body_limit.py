@@ -1,5 +1,9 @@
-"""A ceiling on every request body, checked before any route reads it.
+"""A ceiling on every request body, checked before any route reads it, set per route from
+what the route takes (a webhook's form, a token request and an API call take kilobytes; a
+document upload megabytes; a recording from the media plane hundreds of megabytes).
 
+A rule is a path template (``/v1/tenants/{tenant_id}/documents``, matched exactly) or a
+prefix ending in ``/``; templates win over prefixes, longer prefixes over shorter ones.
 A declared ``Content-Length`` over the limit is refused at once; a body sent without one
 (chunked) is counted as it arrives and refused the moment it passes the limit. Either way
 the client gets 413 with the limit in the message, and nothing was parsed or written.
@@ -8,6 +12,7 @@ the client gets 413 with the limit in the message, and nothing was parsed or wri
 import contextlib
 import json
 
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -16,13 +21,22 @@ class _TooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, default_bytes: int, by_prefix: dict[str, int]):
+    def __init__(self, app: ASGIApp, default_bytes: int, by_route: dict[str, int]):
         self.app = app
         self.default = default_bytes
+        self.templates = [
+            (compile_path(rule)[0], n) for rule, n in by_route.items() if not rule.endswith("/")
+        ]
         # Longest prefix first, so the most specific rule wins.
-        self.by_prefix = sorted(by_prefix.items(), key=lambda kv: -len(kv[0]))
+        self.by_prefix = sorted(
+            ((rule, n) for rule, n in by_route.items() if rule.endswith("/")),
+            key=lambda kv: -len(kv[0]),
+        )
 
     def limit_for(self, path: str) -> int:
+        for pattern, n in self.templates:
+            if pattern.match(path):
+                return n
         return next((n for prefix, n in self.by_prefix if path.startswith(prefix)), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -80,13 +80,17 @@ def document_body_limit(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def error_response(exc: DomainError) -> JSONResponse:
+    return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Both planes' error bodies. (The database's conflicts are the control plane's:
     ``kit.db.install_conflict_handler``; the media plane does not import SQLAlchemy.)"""
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

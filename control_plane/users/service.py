@@ -19,7 +19,7 @@ async def create_user(session: AsyncSession, tenant_id: str, data: UserIn) -> Us
     user = User(
         id=new_id("usr"),
         username=data.username,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_password(data.password),
         role=data.role,
         tenant_id=tenant_id,
     )

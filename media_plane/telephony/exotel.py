@@ -42,7 +42,7 @@ from media_plane.calls import Call
 from media_plane.pipeline import Line
 from media_plane.providers.factory import CALL_SAMPLE_RATE
 from media_plane.providers.offline_tts import synthesize_cached
-from media_plane.telephony import exotel_auth
+from media_plane.telephony import exotel_auth, strangers
 from media_plane.telephony.exotel_serializer import (
     AUDIO_CHUNK_10MS,
     MIN_CHUNK_BYTES,
@@ -52,15 +52,16 @@ from media_plane.telephony.exotel_serializer import (
 from media_plane.telephony.session import (
     E164,
     NOT_IN_SERVICE,
-    POLICY_VIOLATION,
     UNAVAILABLE,
     BadWebhook,
     admit,
     as_websocket,
+    await_event,
     await_start,
     public_base,
-    run_call,
+    serve_stream,
 )
+from media_plane.telephony.stream_guard import POLICY_VIOLATION, StreamGuard
 from media_plane.voices import DEFAULT_VOICES
 
 router = APIRouter(tags=["exotel"])
@@ -157,13 +158,12 @@ async def voicebot(
     return _stream_url(request, admitted.call_id, call_sid)
 
 
-async def _stream_sid_of(websocket: WebSocket, provider_call_sid: str) -> str | None:
+def _stream_sid_of(start: dict, provider_call_sid: str) -> str | None:
     """The stream's id from Exotel's ``start``, if it is the expected call's stream."""
-    start = await await_start(websocket)
-    details = (start or {}).get("start")
+    details = start.get("start")
     if not isinstance(details, dict) or details.get("call_sid") != provider_call_sid:
         return None
-    stream_sid = (start or {}).get("stream_sid") or details.get("stream_sid")
+    stream_sid = start.get("stream_sid") or details.get("stream_sid")
     return stream_sid if isinstance(stream_sid, str) and stream_sid else None
 
 
@@ -175,34 +175,32 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     # Admitted only for a stream the bootstrap issued, with Exotel's credentials, once.
     # Every refusal comes before the handshake completes: no pipeline, no audio.
     try:
+        await strangers.check(websocket)
         if announced is None and announcement is None:
+            await strangers.refused(websocket)
             raise DomainError("no such call waiting for its stream")
         tenant_id = announced.tenant_id if announced else announcement.tenant_id
         await exotel_auth.verify(websocket, app.state.port, tenant_id)
         claimed = app.state.calls.claim(call_id) or app.state.announcements.claim(call_id)
         if claimed is None:
+            await strangers.refused(websocket)
             raise DomainError("the call's stream was already opened")
     except (DomainError, ControlPlaneUnavailable) as refused:
         logger.warning("exotel.stream_refused", why=str(refused))
         await websocket.close(code=POLICY_VIOLATION)
         return
-    await websocket.accept()
-    stream_sid = await _stream_sid_of(websocket, claimed.provider_call_sid)
     if isinstance(claimed, Announcement):
-        if stream_sid:
-            await _announce(websocket, stream_sid, claimed.text)
-        with contextlib.suppress(RuntimeError):  # the caller may have hung up already
-            await websocket.close()
+        await _announce_on(websocket, claimed)
         return
     call: Call = claimed
-    if stream_sid is None:
-        logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).warning("exotel.bad_start")
-        app.state.calls.finish(call)
-        await websocket.close(code=POLICY_VIOLATION)
-        return
-    serializer = SwitchboardExotelSerializer(stream_sid=stream_sid, call=call)
-    line = Line(serializer, partial(playback_mark, stream_sid), AUDIO_CHUNK_10MS)
-    await run_call(call, websocket, line)
+
+    def line_for(stream_sid: str, guard: StreamGuard) -> Line:
+        serializer = SwitchboardExotelSerializer(stream_sid=stream_sid, call=call, guard=guard)
+        return Line(serializer, partial(playback_mark, stream_sid), guard, AUDIO_CHUNK_10MS)
+
+    await serve_stream(
+        websocket, call, partial(_stream_sid_of, provider_call_sid=call.provider_call_sid), line_for
+    )
 
 
 def playback_mark(stream_sid: str, name: str) -> dict:
@@ -210,7 +208,19 @@ def playback_mark(stream_sid: str, name: str) -> dict:
     return {"event": "mark", "stream_sid": stream_sid, "mark": {"name": name}}
 
 
-async def _announce(websocket: WebSocket, stream_sid: str, text: str) -> None:
+async def _announce_on(websocket: WebSocket, announcement: Announcement) -> None:
+    """An announcement's stream: its ``start``, the words, then closed."""
+    guard = StreamGuard(websocket, logger.bind(tenant_id=announcement.tenant_id))
+    await websocket.accept()
+    start = await await_start(guard)
+    stream_sid = _stream_sid_of(start, announcement.provider_call_sid) if start else None
+    if stream_sid is not None:
+        await _announce(websocket, guard, stream_sid, announcement.text)
+    with contextlib.suppress(RuntimeError):  # the caller may have hung up already
+        await websocket.close()
+
+
+async def _announce(websocket: WebSocket, guard: StreamGuard, stream_sid: str, text: str) -> None:
     """Speak ``text`` (the offline voice, cached) at the pace it plays, then wait for
     Exotel's word that it has been heard before the stream closes."""
     voice = DEFAULT_VOICES["offline"]
@@ -223,14 +233,9 @@ async def _announce(websocket: WebSocket, stream_sid: str, text: str) -> None:
             # Two chunks ahead of the caller's ear, no more.
             await asyncio.sleep(max(0.0, started + (n - 1) * chunk_secs - time.monotonic()))
         await websocket.send_text(json.dumps(playback_mark(stream_sid, "announcement")))
-        deadline = time.monotonic() + len(pcm) / 2 / CALL_SAMPLE_RATE + MARK_WAIT_SECS
-        while (left := deadline - time.monotonic()) > 0:
-            message = json.loads(await asyncio.wait_for(websocket.receive_text(), left))
-            if isinstance(message, dict) and message.get("event") in ("mark", "stop"):
-                return
-    except (TimeoutError, WebSocketDisconnect, RuntimeError, json.JSONDecodeError):
-        # The caller hung up (a send on a closed socket raises RuntimeError) or went quiet.
-        return
+    except (WebSocketDisconnect, RuntimeError):
+        return  # the caller hung up (a send on a closed socket raises RuntimeError)
+    await await_event(guard, len(pcm) / 2 / CALL_SAMPLE_RATE + MARK_WAIT_SECS, "mark")
 
 
 @router.get("/exotel/stream-ended", response_class=Response)

@@ -20,6 +20,7 @@ from loguru import logger
 
 from control_plane.kit.errors import Forbidden
 from media_plane.agent import ControlPlanePort
+from media_plane.telephony import strangers
 
 TENANT_KEY = "exotel_api_key"  # the secrets' names
 TENANT_TOKEN = "exotel_api_token"
@@ -57,6 +58,7 @@ async def verify(
 ) -> None:
     """Raise 403 unless the request carries the Exotel credentials of the account
     ``tenant_id``'s numbers are on (for an unknown number, the platform's)."""
+    await strangers.check(connection)
     given = presented(connection)
     wanted = await expected(connection, port, tenant_id)
     if given and wanted:
@@ -69,4 +71,5 @@ async def verify(
     logger.bind(tenant_id=tenant_id).warning(
         "exotel.request_refused", path=connection.url.path, why=why
     )
+    await strangers.refused(connection)
     raise Forbidden("not a request from Exotel")

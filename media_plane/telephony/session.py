@@ -11,9 +11,9 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Callable
 
 from fastapi import Request, WebSocket
-from fastapi.websockets import WebSocketDisconnect
 from loguru import logger
 from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.workers.runner import WorkerRunner
@@ -27,10 +27,10 @@ from media_plane.pipeline import Line, build_call_worker
 from media_plane.providers.credentials import credentials_for
 from media_plane.providers.factory import ready_agent
 from media_plane.providers.offline_engine import INTENT_KEY_TERMS
+from media_plane.telephony.stream_guard import StreamGuard
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 START_TIMEOUT_SECS = 10.0  # from the stream's upgrade to the provider's ``start``
-POLICY_VIOLATION = 1008  # the close code for a stream that is refused
 UNAVAILABLE = "Sorry, we cannot take your call right now. Please try again in a few minutes."
 NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
 REFUSALS = {
@@ -60,14 +60,17 @@ async def admit(
     """Announce the call, unless the tenant's plan refuses it: returns the call, or the
     words to say instead. A provider's retry of an admitted call gets the same call."""
     calls = request.app.state.calls
-    if calls.announced(provider_call_sid) is None:
-        reason = await request.app.state.port.admission(
-            agent.tenant_id, calls.active_for(agent.tenant_id)
-        )
-        if reason is not None:
-            logger.bind(tenant_id=agent.tenant_id).info("call.refused", reason=reason)
-            return REFUSALS[reason]
-    call = calls.announce(provider_call_sid, agent, number)
+    # Counting the tenant's calls, asking whether one more is allowed and announcing it are
+    # one step: a burst of webhooks must not all be counted before any is announced.
+    async with calls.admission_lock(agent.tenant_id):
+        if calls.announced(provider_call_sid) is None:
+            reason = await request.app.state.port.admission(
+                agent.tenant_id, calls.active_for(agent.tenant_id)
+            )
+            if reason is not None:
+                logger.bind(tenant_id=agent.tenant_id).info("call.refused", reason=reason)
+                return REFUSALS[reason]
+        call = calls.announce(provider_call_sid, agent, number)
     logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
     # The stream opens a moment after this answer: use that moment to have what the call
     # needs ready, so the greeting starts as soon as the stream does.
@@ -78,27 +81,65 @@ async def admit(
     return call
 
 
-async def await_start(websocket: WebSocket) -> dict | None:
+async def await_start(guard: StreamGuard) -> dict | None:
     """The stream's ``start`` message (Twilio and Exotel both send ``connected`` first;
-    nothing before ``start`` carries audio), or None if the stream stops, closes or stays
-    silent for ``START_TIMEOUT_SECS`` first."""
+    nothing before ``start`` carries audio), or None if the stream stops, closes, is
+    refused or stays silent for ``START_TIMEOUT_SECS`` first."""
     try:
-        return await asyncio.wait_for(_start_message(websocket), START_TIMEOUT_SECS)
-    except (TimeoutError, WebSocketDisconnect):
+        return await asyncio.wait_for(_event(guard, "start"), START_TIMEOUT_SECS)
+    except TimeoutError:
         return None
 
 
-async def _start_message(websocket: WebSocket) -> dict | None:
-    while True:
-        raw = await websocket.receive_text()
+async def _event(guard: StreamGuard, *wanted: str) -> dict | None:
+    """The first message of a ``wanted`` event, or None once the stream stops or closes."""
+    async for raw in guard.messages():
         try:
             message = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            guard.skip("not_json")
             continue
-        if isinstance(message, dict) and message.get("event") == "start":
+        event = message.get("event") if isinstance(message, dict) else None
+        if event in wanted:
             return message
-        if isinstance(message, dict) and message.get("event") == "stop":
+        if event == "stop":
             return None
+    return None
+
+
+async def await_event(guard: StreamGuard, secs: float, *wanted: str) -> bool:
+    """Whether a ``wanted`` event (or ``stop``) arrives within ``secs``."""
+    try:
+        await asyncio.wait_for(_event(guard, *wanted, "stop"), secs)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def serve_stream(
+    websocket: WebSocket,
+    call: Call,
+    stream_sid_of: Callable[[dict], str | None],
+    line_for: Callable[[str, StreamGuard], Line],
+) -> None:
+    """A claimed call's stream: accepted, its ``start`` checked (``stream_sid_of`` gives
+    the stream's id if it is this call's), then the call until hang-up. However and
+    whenever the stream ends, the call is released: it no longer counts as live, against
+    the tenant's concurrency or on the gauge."""
+    log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
+    guard = StreamGuard(websocket, log, call)
+    try:
+        await websocket.accept()
+        start = await await_start(guard)
+        stream_sid = stream_sid_of(start) if start is not None else None
+        if stream_sid is None:
+            if guard.refused is None:
+                log.warning("stream.bad_start")
+                await guard.refuse("bad_start")
+            return
+        await run_call(call, websocket, line_for(stream_sid, guard))
+    finally:
+        websocket.app.state.calls.finish(call)
 
 
 async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepared:
@@ -191,11 +232,19 @@ async def run_call(
     finally:
         if call.transfer_to:
             end_reason = "transferred"
+        end_reason = call.end_reason or end_reason
         app.state.calls.finish(call)
         call.audio_in.close()
         await _keep_recording(call, port, log)
+        if line.guard.skipped:
+            call.record("stream.skipped", **line.guard.skipped)
         # The call's length as billed against the plan's monthly minutes.
-        call.record("call.ended", reason=end_reason, secs=round(time.monotonic() - started, 2))
+        call.record(
+            "call.ended",
+            reason=end_reason,
+            secs=round(time.monotonic() - started, 2),
+            **({"events_dropped": call.events_dropped} if call.events_dropped else {}),
+        )
         call.close_timeline()
         await writer
         log.info("call.ended", reason=end_reason)

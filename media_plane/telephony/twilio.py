@@ -21,19 +21,18 @@ from control_plane.kit.errors import DomainError
 from media_plane.agent import ControlPlaneUnavailable
 from media_plane.calls import Call
 from media_plane.pipeline import Line
-from media_plane.telephony import twilio_auth
+from media_plane.telephony import strangers, twilio_auth
 from media_plane.telephony.session import (
     E164,
     NOT_IN_SERVICE,
-    POLICY_VIOLATION,
     UNAVAILABLE,
     BadWebhook,
     admit,
     as_websocket,
-    await_start,
     public_base,
-    run_call,
+    serve_stream,
 )
+from media_plane.telephony.stream_guard import POLICY_VIOLATION, StreamGuard
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 
 router = APIRouter(tags=["twilio"])
@@ -111,32 +110,38 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     # completes: no pipeline, no audio.
     announced = app.state.calls.pending(call_id) if call_id else None
     try:
+        await strangers.check(websocket)
         if announced is None:
+            await strangers.refused(websocket)
             raise DomainError("no such call waiting for its stream")
         await twilio_auth.verify(websocket, app.state.port, announced.tenant_id)
         call = app.state.calls.claim(call_id)
         if call is None:
+            await strangers.refused(websocket)
             raise DomainError("the call's stream was already opened")
     except (DomainError, ControlPlaneUnavailable) as refused:
         logger.warning("twilio.stream_refused", why=str(refused))
         await websocket.close(code=POLICY_VIOLATION)
         return
-    log = logger.bind(tenant_id=call.tenant_id, call_id=call.call_id)
-    await websocket.accept()
-    start = await await_start(websocket)
-    details = (start or {}).get("start") or {}
-    stream_sid = details.get("streamSid") or (start or {}).get("streamSid")
-    if not stream_sid or details.get("callSid") != call.provider_call_sid:
-        log.warning("twilio.bad_start")
-        app.state.calls.finish(call)
-        await websocket.close(code=POLICY_VIOLATION)
-        return
 
-    # Looked up while the call goes on: only needed if the agent ends the call.
-    account = asyncio.create_task(twilio_auth.rest_account(websocket, app.state.port, call))
-    account.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen
-    serializer = SwitchboardTwilioSerializer(stream_sid=stream_sid, call=call, account=account)
-    await run_call(call, websocket, Line(serializer, partial(playback_mark, stream_sid)))
+    def stream_sid_of(start: dict) -> str | None:
+        details = start.get("start")
+        details = details if isinstance(details, dict) else {}
+        stream_sid = details.get("streamSid") or start.get("streamSid")
+        if not isinstance(stream_sid, str) or details.get("callSid") != call.provider_call_sid:
+            return None
+        return stream_sid
+
+    def line_for(stream_sid: str, guard: StreamGuard) -> Line:
+        # Looked up while the call goes on: only needed if the agent ends the call.
+        account = asyncio.create_task(twilio_auth.rest_account(websocket, app.state.port, call))
+        account.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen
+        serializer = SwitchboardTwilioSerializer(
+            stream_sid=stream_sid, call=call, guard=guard, account=account
+        )
+        return Line(serializer, partial(playback_mark, stream_sid), guard)
+
+    await serve_stream(websocket, call, stream_sid_of, line_for)
 
 
 def playback_mark(stream_sid: str, name: str) -> dict:

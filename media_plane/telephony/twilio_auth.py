@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from control_plane.kit.errors import Forbidden
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
+from media_plane.telephony import strangers
 from media_plane.telephony.session import as_websocket, public_base
 from media_plane.telephony.twilio_rest import TwilioAccount
 
@@ -66,6 +67,7 @@ async def verify(
 ) -> None:
     """Raise 403 unless the request is signed by the account ``tenant_id``'s numbers are
     on (for an unknown number, the platform's)."""
+    await strangers.check(connection)
     signature = connection.headers.get(HEADER)
     token = await auth_token(connection, port, tenant_id)
     url = url_as_twilio_saw(connection)
@@ -75,4 +77,5 @@ async def verify(
     logger.bind(tenant_id=tenant_id).warning(
         "twilio.request_refused", path=connection.url.path, why=why
     )
+    await strangers.refused(connection)
     raise Forbidden("not a request signed by Twilio")

@@ -2,6 +2,7 @@ import hashlib
 
 import pytest
 
+from switchboard.control import CONTROL_BODY_LIMITS
 from tests import formats
 from tests.conftest import AUTH, make_tenant
 
@@ -306,7 +307,7 @@ def test_agents_of_another_tenant_cannot_be_read_or_changed(client):
 
 
 def test_oversize_bodies_are_refused_before_anything_reads_them(client):
-    limit = client.app.state.settings.max_request_bytes
+    limit = CONTROL_BODY_LIMITS["/v1/"]  # an API call's JSON, well below a document's
     huge = b'{"name": "' + b"x" * limit + b'"}'
     json_auth = AUTH | {"Content-Type": "application/json"}
     r = client.post("/v1/tenants", content=huge, headers=json_auth)
@@ -321,6 +322,13 @@ def test_oversize_bodies_are_refused_before_anything_reads_them(client):
     r = client.post("/v1/tenants", content=chunked(), headers=json_auth)
     assert r.status_code == 413
     assert client.get("/v1/tenants", headers=AUTH).json()["total"] == 0
+    # A document upload takes the process's ceiling, SWITCHBOARD_MAX_REQUEST_BYTES.
+    t = make_tenant(client)
+    big = b"x" * (client.app.state.settings.max_request_bytes + 1)
+    r = client.post(
+        f"/v1/tenants/{t['id']}/documents", files={"file": ("a.txt", big)}, headers=AUTH
+    )
+    assert r.status_code == 413
 
 
 def test_odd_bytes_in_a_token_or_link_are_refused_not_a_500(client):

@@ -12,17 +12,19 @@ from pipecat.frames.frames import (
     InputDTMFFrame,
     InterruptionFrame,
     OutputAudioRawFrame,
+    OutputTransportMessageFrame,
 )
 from starlette.websockets import WebSocketDisconnect
 
 from media_plane import calls
 from media_plane.agent import AgentConfig
 from media_plane.calls import Call, CallRegistry
-from media_plane.telephony.exotel import e164
+from media_plane.telephony.exotel import e164, playback_mark
 from media_plane.telephony.exotel_serializer import SwitchboardExotelSerializer, exotel_chunk
 from media_plane.telephony.session import BadWebhook
 from switchboard.phones import ExotelPhone
 from tests.conftest import make_tenant
+from tests.unit.test_stream_guard import quiet_guard
 
 AGENT = AgentConfig("t1", "a1", "n", "p", "g", "en-IN", "en_US-joe-medium", ())
 
@@ -59,7 +61,7 @@ def test_audio_goes_out_in_chunks_exotel_plays_without_gaps(size, sent):
 
 async def make():
     call = Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
-    serializer = SwitchboardExotelSerializer(stream_sid="S1", call=call)
+    serializer = SwitchboardExotelSerializer(stream_sid="S1", call=call, guard=quiet_guard(call))
     await serializer.setup(SimpleNamespace(audio_in_sample_rate=8000))  # type: ignore[arg-type]
     return call, serializer
 
@@ -102,6 +104,7 @@ async def test_agent_audio_clear_and_marks_speak_exotels_protocol():
         "event": "clear",
         "stream_sid": "S1",
     }
+    await s.serialize(OutputTransportMessageFrame(message=playback_mark("S1", "reply-1")))
     assert await s.deserialize(json.dumps({"event": "mark", "mark": {"name": "reply-1"}})) is None
     event = call._events.get_nowait()
     assert (event.kind, event.data) == ("playback.mark", {"name": "reply-1"})

@@ -1,0 +1,1 @@
+"""What both planes use and neither owns."""
