@@ -28,7 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from jsonschema import Draft202012Validator
+
+from common.json_schemas import first_problem
 
 SECRET_NAME = "tool_signing_secret"
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
@@ -80,9 +81,9 @@ async def call_http_tool(
     """The tool's answer, or ToolFailed with the reason."""
     if not access.secret:
         raise ToolFailed(f"no {SECRET_NAME} to sign the request with")
-    problem = next(iter(Draft202012Validator(tool["parameters"]).iter_errors(arguments)), None)
+    problem = first_problem(tool["parameters"], arguments)
     if problem is not None:
-        raise ToolFailed(f"arguments do not match the tool's schema: {problem.message}"[:300])
+        raise ToolFailed(f"arguments do not match the tool's schema: {problem}"[:300])
     await _check_address(tool["url"], access.allow_private)
     body = json.dumps(
         {"tool": tool["name"], "arguments": arguments, "call_id": call_id, "agent_id": agent_id}

@@ -16,6 +16,8 @@ from control_plane.identity.roles import ROLES, TENANT_GROUP_PREFIX
 
 JWKS_MAX_AGE_SECS = 300
 MIN_REFETCH_SECS = 10  # an unknown kid never turns into a request flood against the realm
+# A Keycloak access token with many groups is a few KB; past this it is not one of ours.
+MAX_TOKEN_CHARS = 16 * 1024
 
 
 class InvalidToken(Exception):
@@ -60,9 +62,11 @@ def principal_from_claims(claims: dict) -> Principal:
 def _unverified_kid(token: str) -> str | None:
     try:
         header = token.split(".", 1)[0]
-        return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid")
-    except (ValueError, AttributeError):
+        parsed = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
         return None
+    kid = parsed.get("kid") if isinstance(parsed, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 class TokenValidator:
@@ -91,6 +95,8 @@ class TokenValidator:
         return self._keys
 
     async def validate(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise InvalidToken(f"longer than {MAX_TOKEN_CHARS} characters")
         kid = _unverified_kid(token)
         keys = await self._jwks()
         if kid is not None and keys.get_key(kid) is None:
@@ -101,6 +107,6 @@ class TokenValidator:
                 key=keys,
                 check_claims={"iss": self.issuer, "aud": self.client_id, "exp": None},
             )
-        except (JWException, ValueError, TypeError) as e:
-            raise InvalidToken(str(e) or type(e).__name__) from e
+        except (JWException, ValueError, TypeError, RecursionError) as e:
+            raise InvalidToken(str(e)[:200] or type(e).__name__) from e
         return principal_from_claims(claims)

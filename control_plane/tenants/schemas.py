@@ -1,10 +1,9 @@
-import json
 from datetime import datetime
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator, SchemaError
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.json_schemas import BadSchema, check_schema
 from control_plane.numbers.schemas import E164
 from media_plane.voices import Language, voice_for
 
@@ -27,9 +26,6 @@ class ProviderChoice(BaseModel):
     stt: Literal["offline", "benchmark", "deepgram"] = "offline"
     llm: Literal["offline", "benchmark", "anthropic", "openai"] = "offline"
     tts: Literal["offline", "benchmark", "cartesia", "sarvam"] = "offline"
-
-
-MAX_SCHEMA_BYTES = 8 * 1024
 
 
 class SpeechOptions(BaseModel):
@@ -76,12 +72,10 @@ class HttpTool(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _a_json_schema_for_an_object(cls, schema: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
-            raise ValueError(f"parameters: at most {MAX_SCHEMA_BYTES} bytes of JSON Schema")
         try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as bad:
-            raise ValueError(f"parameters is not a valid JSON Schema: {bad.message}") from None
+            check_schema(schema)
+        except BadSchema as bad:
+            raise ValueError(f"parameters: {bad}") from None
         if schema.get("type") != "object":
             raise ValueError('parameters must describe an object ("type": "object")')
         return schema

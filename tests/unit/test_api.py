@@ -1,5 +1,7 @@
+import base64
 import hashlib
 
+import httpx
 import pytest
 
 from switchboard.control import CONTROL_BODY_LIMITS
@@ -228,6 +230,17 @@ ORDER_TOOL = {
 }
 
 
+def nested(levels: int) -> dict:
+    schema: dict = {"type": "object"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"x": schema}}
+    return schema
+
+
+def with_pattern(pattern: str) -> dict:
+    return {"type": "object", "properties": {"code": {"type": "string", "pattern": pattern}}}
+
+
 def test_an_agent_declares_its_tenants_own_http_tools(client):
     def agent(*tools: dict):
         body = {"name": "x", "agent": {"name": "a", "greeting": "hi", "http_tools": list(tools)}}
@@ -258,6 +271,9 @@ def test_an_agent_declares_its_tenants_own_http_tools(client):
         ([ORDER_TOOL | {"parameters": {"type": "object", "required": 5}}], "not a valid JSON"),
         ([ORDER_TOOL | {"timeout_ms": 60_000}], "timeout_ms"),
         ([ORDER_TOOL | {"headers": {"x": "y"}}], "headers"),  # a misspelt or unknown field
+        ([ORDER_TOOL | {"parameters": nested(300)}], "nested more than 32"),
+        ([ORDER_TOOL | {"parameters": with_pattern(r"^(a)\1$")}], "RE2"),
+        ([ORDER_TOOL | {"parameters": with_pattern("(?=a)a")}], "lookaround"),
     ]:
         r = agent(*tools)
         assert r.status_code == 422 and said in str(r.json()["detail"]), (tools, r.text)
@@ -329,6 +345,16 @@ def test_oversize_bodies_are_refused_before_anything_reads_them(client):
         f"/v1/tenants/{t['id']}/documents", files={"file": ("a.txt", big)}, headers=AUTH
     )
     assert r.status_code == 413
+
+
+def test_absurd_tokens_are_refused_with_401_not_a_500(live_platform):
+    # Against a live server: validating a token fetches the realm's keys over HTTP.
+    nested = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode().rstrip("=")
+    for token in (f"{nested}.e30.sig", "a.b." + "c" * 20_000, "e30.e30.e30"):
+        r = httpx.get(
+            f"{live_platform.url}/v1/tenants", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 401, r.text
 
 
 def test_odd_bytes_in_a_token_or_link_are_refused_not_a_500(client):

@@ -107,3 +107,21 @@ async def test_nothing_is_sent_without_a_secret_or_with_bad_arguments(api, tool)
 async def test_a_tool_may_not_reach_into_the_platforms_network(tool, url):
     with pytest.raises(ToolFailed, match="not a public one"):
         await use(tool | {"url": url}, {"order_id": "A17"}, ToolAccess(SECRET))
+
+
+async def test_a_pattern_that_backtracks_in_python_is_checked_in_linear_time(api, tool):
+    # "^(a+)+$" against 5,000 a's and a "!" is ~2**5000 steps for a backtracking engine
+    # (a test that would never end); RE2 answers in microseconds, and refuses it.
+    evil = {"type": "string", "pattern": "^(a+)+$"}
+    schema = {"type": "object", "properties": {"order_id": evil}, "required": ["order_id"]}
+    with pytest.raises(ToolFailed, match="does not match"):
+        await use(tool | {"parameters": schema}, {"order_id": "a" * 5000 + "!"})
+    assert await use(tool | {"parameters": schema}, {"order_id": "aaaa"}) is not None
+
+
+async def test_arguments_nested_absurdly_deep_are_refused_not_raised(api, tool):
+    deep: object = "x"
+    for _ in range(2000):
+        deep = [deep]
+    with pytest.raises(ToolFailed, match="nested"):
+        await use(tool, {"order_id": deep})
