@@ -39,7 +39,8 @@ class Policy:
 # A person mistypes a password a few times; a script tries thousands.
 SIGN_IN_USER = Policy("sign-in-user", free=5)
 SIGN_IN_ADDRESS = Policy("sign-in-address", free=20)  # an office behind one NAT
-# Twilio and Exotel never fail their own signatures or open streams that do not exist.
+# Twilio and Exotel never fail their own signatures or open streams that do not exist
+# (``free``: SWITCHBOARD_TELEPHONY_REFUSALS_FREE).
 TELEPHONY_ADDRESS = Policy("telephony-address", free=20)
 
 

@@ -20,16 +20,15 @@ timeline says why (``tool.failed``).
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from common.json_schemas import first_problem
+from common.outbound import tenant_client
 
 SECRET_NAME = "tool_signing_secret"
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
@@ -55,21 +54,6 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-async def _check_address(url: str, allow_private: bool) -> None:
-    """A tenant's URL must not reach into the platform's own network (its control plane,
-    Vault, a cloud metadata service): every address the host resolves to must be public."""
-    if allow_private:
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
-        raise ToolFailed("the tool's host does not resolve") from None
-    for info in infos:
-        if not ipaddress.ip_address(info[4][0]).is_global:
-            raise ToolFailed("the tool's address is not a public one")
-
-
 async def call_http_tool(
     tool: dict[str, Any],
     arguments: dict[str, Any],
@@ -84,7 +68,6 @@ async def call_http_tool(
     problem = first_problem(tool["parameters"], arguments)
     if problem is not None:
         raise ToolFailed(f"arguments do not match the tool's schema: {problem}"[:300])
-    await _check_address(tool["url"], access.allow_private)
     body = json.dumps(
         {"tool": tool["name"], "arguments": arguments, "call_id": call_id, "agent_id": agent_id}
     ).encode()
@@ -97,20 +80,23 @@ async def call_http_tool(
     secs = tool["timeout_ms"] / 1000
     try:
         async with asyncio.timeout(secs):  # the whole exchange, not each read
-            raw = await _post(tool["url"], body, headers, secs)
+            raw = await _post(tool["url"], body, headers, secs, access.allow_private)
     except TimeoutError:
         raise ToolFailed(f"the tool did not answer within {tool['timeout_ms']} ms") from None
-    except httpx.HTTPError as failed:
-        raise ToolFailed(f"the tool could not be reached ({type(failed).__name__})") from None
+    except httpx.HTTPError as failed:  # refused addresses too (common/outbound.py)
+        why = str(failed)[:120] or type(failed).__name__
+        raise ToolFailed(f"the tool could not be reached ({why})") from None
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ToolFailed("the tool's answer is not JSON") from None
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str], secs: float) -> bytes:
+async def _post(
+    url: str, body: bytes, headers: dict[str, str], secs: float, allow_private: bool
+) -> bytes:
     async with (
-        httpx.AsyncClient(timeout=secs, follow_redirects=False) as http,
+        tenant_client(allow_private, timeout=secs, follow_redirects=False) as http,
         http.stream("POST", url, content=body, headers=headers) as r,
     ):
         if not 200 <= r.status_code < 300:

@@ -122,9 +122,13 @@ class Settings(BaseSettings):
     exotel_api_token: str = DEV_EXOTEL_API_TOKEN
     # Exotel writes numbers in national form (080...): the country they are in.
     exotel_country_code: str = Field(default="91", pattern=r"^[1-9]\d{0,2}$")
-    # Tenants' HTTP tools may call only public addresses, never the platform's own network
-    # (its control plane, Vault, a cloud metadata service). True for development only.
-    http_tools_allow_private: bool = False
+    # Servers a tenant chooses (its HTTP tools, its own LLM endpoint) are reached only at
+    # public addresses, never the platform's own network (its control plane, Vault, a
+    # cloud metadata service): common/outbound.py. True for development only.
+    tenant_outbound_allow_private: bool = False
+    # Refused telephony requests (bad signatures, streams for no call) an address may make
+    # before it is backed off (media_plane/telephony/strangers.py). Carriers make none.
+    telephony_refusals_free: int = Field(default=20, ge=0)
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None

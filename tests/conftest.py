@@ -24,6 +24,9 @@ from switchboard.server import SERVER_LIMITS, create_app
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN, Settings
 
 TOKEN = "test-operator-token"
+# Tests send refused telephony requests from loopback on purpose, many of them: the
+# backoff that follows (strangers.py) is tested on its own platform (tests/e2e/test_abuse.py).
+TESTS_REFUSE_FREELY = 1_000_000
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -105,6 +108,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         admin_token=TOKEN,
+        telephony_refusals_free=TESTS_REFUSE_FREELY,
     )
 
 
@@ -158,6 +162,7 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         data_dir=tmp_path / "data",
         port=free_port(),
         admin_token=TOKEN,
+        telephony_refusals_free=TESTS_REFUSE_FREELY,
     )
     live = LivePlatform(settings).start()
     yield live
@@ -175,6 +180,7 @@ class PlatformProcess:
             "SWITCHBOARD_PORT": str(self.port),
             "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
             "SWITCHBOARD_ENVIRONMENT": "test",
+            "SWITCHBOARD_TELEPHONY_REFUSALS_FREE": str(TESTS_REFUSE_FREELY),
         }
         env |= {f"SWITCHBOARD_{k.upper()}": v for k, v in settings.items()}
         data.mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,15 @@ class AgentIn(BaseModel):
             raise ValueError("http_tools: each tool needs its own name")
         return self
 
+    @field_validator("llm_url")
+    @classmethod
+    def _a_base_url(cls, url: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        # The SDK appends its own path ("/chat/completions"): a query, a fragment or
+        # credentials in the base would turn the request into another one.
+        if url is not None and (url.query or url.fragment or url.username or url.password):
+            raise ValueError("llm_url is a base URL: no query, fragment or credentials")
+        return url
+
     @model_validator(mode="after")
     def _llm_options(self) -> "AgentIn":
         if self.llm_url is not None and self.providers.llm != "openai":

@@ -19,6 +19,9 @@ class Credentials:
     # id. Each has its own circuit breaker (breakers.py).
     owners: dict[str, str] = field(default_factory=dict)
     llm_stall_secs: float = 5.0  # SWITCHBOARD_LLM_STALL_SECS
+    # A tenant's own endpoint (its llm_url) may be at a private address: the operator said
+    # so (SWITCHBOARD_TENANT_OUTBOUND_ALLOW_PRIVATE, common/outbound.py).
+    tenant_private_ok: bool = False
 
     def __repr__(self) -> str:  # keys never reach a log line
         return f"Credentials(providers={sorted(self.keys)}, urls={self.urls})"
@@ -44,4 +47,6 @@ async def credentials_for(agent: AgentConfig, port: ControlPlanePort, settings) 
             urls[provider] = str(url)
         if key or (url and provider == "openai"):  # reachable (else: MissingKey)
             owners[provider] = owner
-    return Credentials(keys, urls, owners, settings.llm_stall_secs)
+    return Credentials(
+        keys, urls, owners, settings.llm_stall_secs, settings.tenant_outbound_allow_private
+    )

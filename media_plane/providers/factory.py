@@ -7,6 +7,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 
+from common.outbound import tenant_client
 from media_plane.agent import AgentConfig
 from media_plane.providers.benchmark import (
     BenchmarkLLMService,
@@ -115,9 +116,13 @@ def _openai(agent: AgentConfig, credentials: Credentials) -> LLMService:
     url = credentials.urls.get("openai")
     if key is None and url is None:
         raise MissingKey("openai")
+    # The tenant's own endpoint is reached only at a public address (common/outbound.py);
+    # the operator's (SWITCHBOARD_OPENAI_URL) may be anywhere, a GPU box on its network.
+    tenants = agent.llm_url is not None and url == agent.llm_url
     return StallingOpenAILLMService(
         stall_secs=credentials.llm_stall_secs,
         connect_secs=LLM_CONNECT_SECS,
+        http_client=tenant_client(credentials.tenant_private_ok) if tenants else None,
         api_key=key or "none",  # a self-hosted server ignores it; the SDK wants one
         base_url=url,
         settings=StallingOpenAILLMService.Settings(

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.websockets import WebSocketDisconnect
@@ -125,7 +126,8 @@ class Announcements:
 
 def _stream_url(request: Request, key: str, call_sid: str) -> dict[str, str]:
     ws_base = as_websocket(public_base(request))
-    return {"url": f"{ws_base}/exotel/stream?call_id={key}&CallSid={call_sid}"}
+    query = urlencode({"call_id": key, "CallSid": call_sid})  # Exotel's id, quoted
+    return {"url": f"{ws_base}/exotel/stream?{query}"}
 
 
 @router.get("/exotel/voicebot")

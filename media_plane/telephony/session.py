@@ -160,7 +160,7 @@ async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepa
     for failed in (terms, credentials, tool_secret):
         if isinstance(failed, BaseException):
             raise failed
-    tools = ToolAccess(tool_secret, settings.http_tools_allow_private)  # type: ignore[arg-type]
+    tools = ToolAccess(tool_secret, settings.tenant_outbound_allow_private)  # type: ignore[arg-type]
     # The agent's own key terms, word by word, as the offline recogniser favours words.
     own = {word.lower() for term in agent.speech.get("keyterms", ()) for word in term.split()}
     return Prepared(terms | INTENT_KEY_TERMS | own, credentials, tools)  # type: ignore[arg-type]

@@ -8,9 +8,11 @@ The address is the client's as uvicorn sees it: behind a proxy, the one the prox
 forwards (``--forwarded-allow-ips``), never a header a stranger could set.
 """
 
+from dataclasses import replace
+
 from starlette.requests import HTTPConnection
 
-from common.failures import TELEPHONY_ADDRESS
+from common.failures import TELEPHONY_ADDRESS, Policy
 from control_plane.kit.errors import Forbidden
 
 
@@ -18,12 +20,16 @@ def _address(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
+def _policy(connection: HTTPConnection) -> Policy:
+    return replace(TELEPHONY_ADDRESS, free=connection.app.state.settings.telephony_refusals_free)
+
+
 async def check(connection: HTTPConnection) -> None:
     """Raise 403 if this address is waiting out its backoff."""
-    if await connection.app.state.failures.wait(TELEPHONY_ADDRESS, _address(connection)) > 0:
+    if await connection.app.state.failures.wait(_policy(connection), _address(connection)) > 0:
         raise Forbidden("too many refused requests from this address; try again later")
 
 
 async def refused(connection: HTTPConnection) -> None:
     """This address was refused once more."""
-    await connection.app.state.failures.failed(TELEPHONY_ADDRESS, _address(connection))
+    await connection.app.state.failures.failed(_policy(connection), _address(connection))

@@ -46,8 +46,10 @@ def twiml(body: str) -> Response:
 @router.post("/twilio/voice", response_class=Response)
 async def voice_webhook(
     request: Request,
-    call_sid: Annotated[str, Form(alias="CallSid", min_length=2, max_length=64)],
-    account_sid: Annotated[str, Form(alias="AccountSid", min_length=2, max_length=64)],
+    # Twilio's ids are two letters and 32 hex digits; they go into REST API paths
+    # (twilio_rest.py), so nothing else is taken.
+    call_sid: Annotated[str, Form(alias="CallSid", pattern=r"^CA[0-9a-f]{32}$")],
+    account_sid: Annotated[str, Form(alias="AccountSid", pattern=r"^AC[0-9a-f]{32}$")],
     to: Annotated[str, Form(alias="To", max_length=32)],
     from_: Annotated[str, Form(alias="From", max_length=64)],
 ) -> Response:

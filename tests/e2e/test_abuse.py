@@ -13,7 +13,7 @@ import websockets
 
 from switchboard.caller import Utterance, place_call
 from switchboard.phones import TwilioPhone
-from tests.conftest import TOKEN, make_tenant
+from tests.conftest import TOKEN, PlatformProcess, make_tenant
 from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.unit.test_plans import put_on_plan
 
@@ -224,29 +224,30 @@ async def test_each_route_takes_a_body_no_larger_than_it_needs(
     assert await answer_before_the_body(platform, path, limit, form, **headers) is None
 
 
-async def test_an_address_that_keeps_forging_streams_is_refused_before_any_lookup(
-    platform, tenants
-):
-    attacker = tenants["attacker"]
-    stranger = ("127.0.0.3", 0)  # loopback, but not the address the real calls come from
-    ws_base = platform.replace("http://", "ws://")
-    refused = 0
-    for n in range(60):
-        with pytest.raises(websockets.InvalidStatus) as no:
+async def test_an_address_that_keeps_forging_streams_is_refused_before_any_lookup(tmp_path):
+    # Its own platform, with the default budget of refusals (the shared one forgives them).
+    with PlatformProcess(tmp_path / "p", telephony_refusals_free="20") as guarded:
+        with httpx.Client(base_url=guarded.url) as api:
+            victim, attacker = make_tenant(api, DOCUMENT), make_tenant(api)
+        stranger = ("127.0.0.3", 0)  # loopback, but not where the real calls come from
+        ws_base = guarded.url.replace("http://", "ws://")
+        refused = 0
+        for n in range(60):
+            with pytest.raises(websockets.InvalidStatus) as no:
+                await websockets.connect(
+                    f"{ws_base}/twilio/stream?call_id=call_forged{n}", local_addr=stranger
+                )
+            refused += no.value.response.status_code == 403
+        assert refused == 60
+        # Now even a real, signed stream from that address is refused: it is waiting out
+        # its backoff. The same stream from elsewhere (a carrier's address) is admitted.
+        phone = TwilioPhone(guarded.url)
+        async with httpx.AsyncClient() as http:
+            answer = await phone.dial(http, attacker["number"], "+15550100777")
+        with pytest.raises(websockets.InvalidStatus):
             await websockets.connect(
-                f"{ws_base}/twilio/stream?call_id=call_forged{n}", local_addr=stranger
+                answer.stream_url, additional_headers=answer.headers, local_addr=stranger
             )
-        refused += no.value.response.status_code == 403
-    assert refused == 60
-    # Now even a real, signed stream from that address is refused: it is waiting out its
-    # backoff. The same stream from elsewhere (a carrier's address) is admitted.
-    phone = TwilioPhone(platform)
-    async with httpx.AsyncClient() as http:
-        answer = await phone.dial(http, attacker["number"], "+15550100777")
-    with pytest.raises(websockets.InvalidStatus):
-        await websockets.connect(
-            answer.stream_url, additional_headers=answer.headers, local_addr=stranger
-        )
-    async with websockets.connect(answer.stream_url, additional_headers=answer.headers) as ws:
-        await ws.send(json.dumps(phone.stop()))
-    await a_victims_call(platform, tenants["victim"])
+        async with websockets.connect(answer.stream_url, additional_headers=answer.headers) as ws:
+            await ws.send(json.dumps(phone.stop()))
+        await a_victims_call(guarded.url, victim)

@@ -55,7 +55,7 @@ def platform(servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     settings = {
         "openai_api_key": KEY,
         "openai_url": servers["openai"].url + "/v1",
-        "http_tools_allow_private": "true",  # the tenant's API is on this machine
+        "tenant_outbound_allow_private": "true",  # the tenant's API is on this machine
     }
     with PlatformProcess(data, **settings) as process:
         yield process.url

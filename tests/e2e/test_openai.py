@@ -36,7 +36,10 @@ def self_hosted() -> Iterator[LiveServer]:
 def platform(openai: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("openai-platform")
     url = f"{openai.url}/v1"
-    with PlatformProcess(data, openai_api_key=PLATFORM_KEY, openai_url=url) as process:
+    # The test servers are on this machine: tenants' servers may be private here.
+    with PlatformProcess(
+        data, openai_api_key=PLATFORM_KEY, openai_url=url, tenant_outbound_allow_private="true"
+    ) as process:
         yield process.url
 
 
@@ -97,3 +100,25 @@ async def test_a_tenants_own_endpoint_never_gets_the_platforms_key(platform, sel
     store_key(platform, tenant, "the-tenants-own-key")
     await answered(platform, tenant)
     assert self_hosted.app.state.requests[-1]["key"] == "the-tenants-own-key"
+
+
+async def test_a_tenants_endpoint_on_a_private_address_is_never_reached(self_hosted, tmp_path):
+    # Production's default: a tenant cannot point the platform at its own network. The
+    # attempt fails like any unreachable LLM (the caller hears "one moment", the offline
+    # engine takes over), and nothing reached the private address.
+    with (
+        PlatformProcess(tmp_path / "guarded") as guarded,
+        httpx.Client(base_url=guarded.url) as api,
+    ):
+        tenant = make_tenant(
+            api, DOCUMENT, providers={"llm": "openai"}, llm_url=f"{self_hosted.url}/v1"
+        )
+        before = len(self_hosted.app.state.requests)
+        report = await place_call(
+            guarded.url, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+            tenant_id=tenant["id"],
+        )  # fmt: skip
+        events = await wait_for_end(guarded.url, tenant["id"], report.call_id)
+    assert len(self_hosted.app.state.requests) == before
+    kinds = [e["kind"] for e in events]
+    assert "llm.retry" in kinds and "provider.fallback" in kinds, kinds

@@ -189,6 +189,11 @@ def test_an_agents_own_llm_model_and_endpoint(client):
         ({"llm_url": "http://10.0.0.5/v1"}, "llm_url is for"),  # the offline engine
         ({"providers": {"llm": "anthropic"}, "llm_url": "http://x/v1"}, "llm_url is for"),
         ({"providers": {"llm": "openai"}, "llm_url": "not a url"}, "llm_url"),
+        (
+            {"providers": {"llm": "openai"}, "llm_url": "http://h/admin/delete/?id=42&rest="},
+            "no query",
+        ),
+        ({"providers": {"llm": "openai"}, "llm_url": "http://u:p@h/v1"}, "credentials"),
         ({"llm_model": "gpt-4.1"}, "no choice of model"),
         ({"providers": {"llm": "openai"}, "llm_model": "a model; DROP"}, "llm_model"),
     ]:

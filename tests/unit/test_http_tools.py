@@ -105,7 +105,7 @@ async def test_nothing_is_sent_without_a_secret_or_with_bad_arguments(api, tool)
     ],
 )
 async def test_a_tool_may_not_reach_into_the_platforms_network(tool, url):
-    with pytest.raises(ToolFailed, match="not a public one"):
+    with pytest.raises(ToolFailed, match="not a public address"):
         await use(tool | {"url": url}, {"order_id": "A17"}, ToolAccess(SECRET))
 
 
@@ -125,3 +125,9 @@ async def test_arguments_nested_absurdly_deep_are_refused_not_raised(api, tool):
         deep = [deep]
     with pytest.raises(ToolFailed, match="nested"):
         await use(tool, {"order_id": deep})
+
+
+async def test_a_host_that_cannot_be_looked_up_is_a_tool_failure_like_any_other(api, tool):
+    unresolvable = tool | {"url": "https://" + "a" * 64 + ".example.com/orders/status"}
+    with pytest.raises(ToolFailed, match=r"could not be reached.*does not resolve"):
+        await use(unresolvable, {"order_id": "A17"}, ToolAccess(SECRET))

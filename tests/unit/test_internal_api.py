@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from switchboard.control import CONTROL_BODY_LIMITS
+
 SERVICE = {"Authorization": "Bearer dev-service-token"}
 
 
@@ -75,7 +77,7 @@ def test_recordings_may_be_large_but_not_unbounded(client):
 
     path = "/internal/v1/tenants/ten_x/recordings/call_x"
     assert declared_body(client, path, MAX_RECORDING_BYTES + 1) == 413
-    # Past the API's ordinary limit, which still holds everywhere else.
-    limit = client.app.state.settings.max_request_bytes
+    # Past the internal API's ordinary limit, which still holds everywhere else.
+    limit = CONTROL_BODY_LIMITS["/internal/"]
     assert declared_body(client, path, limit + 1) != 413
-    assert declared_body(client, "/v1/tenants", limit + 1) == 413
+    assert declared_body(client, "/internal/v1/events", limit + 1) == 413

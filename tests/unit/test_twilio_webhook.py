@@ -30,6 +30,13 @@ def test_known_number_gets_a_stream_whose_urls_carry_the_call_id(client):
     assert len(call_id) > 30  # unguessable
 
 
+def test_ids_that_are_not_twilios_are_refused_before_they_reach_a_rest_path(client):
+    tenant = make_tenant(client)
+    for bad in ({"CallSid": "CA../../Accounts/x"}, {"AccountSid": "AC" + "2" * 31 + "/"}):
+        r = post_as_twilio(client, "/twilio/voice", FORM | {"To": tenant["number"]} | bad)
+        assert r.status_code == 422, r.text
+
+
 def test_provider_retries_of_a_webhook_get_the_same_call(client):
     tenant = make_tenant(client)
     first = post_as_twilio(client, "/twilio/voice", FORM | {"To": tenant["number"]}).text
