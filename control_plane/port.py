@@ -14,7 +14,7 @@ from control_plane.plans import service as plans
 from control_plane.secrets.store import SecretStore
 from knowledge.hits import Hit
 from knowledge.store import KnowledgeStore
-from media_plane.agent import AgentConfig, CallEventRecord
+from media_plane.agent import Admission, AgentConfig, CallEventRecord
 
 
 class LocalControlPlane:
@@ -82,9 +82,9 @@ class LocalControlPlane:
         await self._objects.put(tenant_id, name, wav, "audio/wav")
         return name
 
-    async def admission(self, tenant_id: str, live_calls: int) -> str | None:
+    async def admission(self, tenant_id: str, live_calls: int) -> Admission:
         async with session_scope(self._sessions) as session:
-            return await plans.refusal(session, self._timeline, tenant_id, live_calls)
+            return await plans.admission(session, self._timeline, tenant_id, live_calls)
 
     async def secret(self, tenant_id: str, name: str) -> str | None:
         return await self._secrets.reveal(tenant_id, name)

@@ -38,6 +38,14 @@ class CallEventRecord:
     data: dict
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Whether a new call may start, and for how long it may run."""
+
+    refusal: str | None = None  # None: admit; else why not (the tenant's plan quotas)
+    max_secs: float | None = None  # the plan's limit: its longest call, its minutes left
+
+
 class ControlPlaneUnavailable(RuntimeError):
     """The control plane could not answer (unreachable, failing, or refusing our token)."""
 
@@ -65,8 +73,8 @@ class ControlPlanePort(Protocol):
         """Keep a finished call's recording; returns its object name."""
         ...
 
-    async def admission(self, tenant_id: str, live_calls: int) -> str | None:
-        """None to admit a new call; otherwise why not (the tenant's plan quotas)."""
+    async def admission(self, tenant_id: str, live_calls: int) -> Admission:
+        """Whether a new call is admitted under the tenant's plan, and for how long."""
         ...
 
     async def secret(self, tenant_id: str, name: str) -> str | None:

@@ -59,6 +59,9 @@ class Call:
     audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
     providers: CallProviders = field(default_factory=CallProviders)  # for the breakers
     end_reason: str | None = None  # set by whatever ends the call other than a hang-up
+    max_secs: float | None = None  # how long it may last (the plan's and platform's limits)
+    tool_calls: int = 0  # its tool calls so far (tools/__init__.py bounds them)
+    tool_calls_this_turn: int = 0
     events_dropped: dict[str, int] = field(default_factory=dict)  # past the budget, by kind
     _seq: int = 0
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)

@@ -20,7 +20,7 @@ from loguru import logger
 from redis.asyncio import Redis
 
 from knowledge.hits import Hit
-from media_plane.agent import AgentConfig, CallEventRecord, ControlPlaneUnavailable
+from media_plane.agent import Admission, AgentConfig, CallEventRecord, ControlPlaneUnavailable
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -158,7 +158,7 @@ class HttpControlPlane:
             return frozenset()
         return frozenset(response.json())
 
-    async def admission(self, tenant_id: str, live_calls: int) -> str | None:
+    async def admission(self, tenant_id: str, live_calls: int) -> Admission:
         try:
             response = await self._request(
                 "GET", f"/tenants/{quote(tenant_id)}/admission", params={"live_calls": live_calls}
@@ -167,9 +167,9 @@ class HttpControlPlane:
             # Quotas are billing; a caller of a known number is not turned away because
             # the control plane is briefly down. Logged so the gap can be accounted for.
             logger.bind(tenant_id=tenant_id).warning("control_plane.admitted_unchecked")
-            return None
+            return Admission()
         response.raise_for_status()
-        return response.json()["refusal"]
+        return Admission(**response.json())
 
     async def secret(self, tenant_id: str, name: str) -> str | None:
         hit, value = self.secrets.fresh((tenant_id, name))

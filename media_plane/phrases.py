@@ -11,6 +11,11 @@ SAY_AGAIN = {
     "hi": "माफ़ कीजिए, मैं सुन नहीं पाया। क्या आप दोबारा कह सकते हैं?",
 }
 
+TIME_UP = {
+    "en": "I'm sorry, this call has reached its time limit. Thank you for calling. Goodbye.",
+    "hi": "माफ़ कीजिए, इस कॉल का समय पूरा हो गया है। कॉल करने के लिए धन्यवाद। नमस्ते।",
+}
+
 
 def in_language(phrase: dict[str, str], language: str) -> str:
     return phrase.get(language.split("-")[0], phrase["en"])

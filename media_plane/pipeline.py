@@ -327,6 +327,7 @@ def build_call_worker(
     async def _user_turn(_aggregator, _strategy, message):
         text = getattr(message, "content", None)
         call.record("turn.user", text=text)
+        call.tool_calls_this_turn = 0
         if recovery is not None:
             recovery.new_turn()
         if not (text or "").strip():

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # Refused telephony requests (bad signatures, streams for no call) an address may make
     # before it is backed off (media_plane/telephony/strangers.py). Carriers make none.
     telephony_refusals_free: int = Field(default=20, ge=0)
+    # The longest any call may last (a plan may set less): the caller is told, then the
+    # call ends. A line left open is otherwise billed and holds a pod forever.
+    max_call_minutes: int = Field(default=60, ge=1, le=24 * 60)
     # The URL providers reach us at (webhooks, media WebSockets). Unset: taken from the
     # incoming webhook's Host header, which is right behind a proxy that preserves it.
     public_url: AnyHttpUrl | None = None

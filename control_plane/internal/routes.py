@@ -16,7 +16,7 @@ from control_plane.kit.crypto import same_secret
 from control_plane.kit.errors import NotFound, Unauthorized, error_responses
 from control_plane.port import LocalControlPlane
 from knowledge.hits import Hit
-from media_plane.agent import AgentConfig, CallEventRecord
+from media_plane.agent import Admission, AgentConfig, CallEventRecord
 
 MAX_RECORDING_BYTES = 256 * 1024 * 1024  # 2.3 hours of stereo 8 kHz 16-bit audio
 _bearer = HTTPBearer(auto_error=False)
@@ -78,10 +78,6 @@ class Secret(BaseModel):
     value: str
 
 
-class Admission(BaseModel):
-    refusal: str | None = Field(description="None: admit the call; else why not")
-
-
 # The port's own dataclasses are the wire schemas: one definition for both sides.
 @router.get("/numbers/{e164}/agent", response_model=AgentConfig, responses=error_responses(404))
 async def agent_for_number(e164: str, request: Request) -> AgentConfig:
@@ -129,7 +125,7 @@ async def key_terms(tenant_id: str, request: Request) -> list[str]:
 async def admission(
     tenant_id: str, request: Request, live_calls: Annotated[int, Query(ge=0, le=1_000_000)]
 ) -> Admission:
-    return Admission(refusal=await _port(request).admission(tenant_id, live_calls))
+    return await _port(request).admission(tenant_id, live_calls)
 
 
 @router.get(

@@ -12,6 +12,13 @@ class PlanIn(BaseModel):
     recording_retention_days: int = Field(
         default=30, ge=0, le=3650, description="days recordings are kept; 0: calls not recorded"
     )
+    max_call_minutes: int | None = Field(
+        default=None, ge=1, le=24 * 60, description="the longest call; unset: the platform's"
+    )
+    overage_allowed: bool = Field(
+        default=False,
+        description="false: a call is told and ended when the month's minutes run out",
+    )
 
 
 class PlanOut(PlanIn):

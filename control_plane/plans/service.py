@@ -11,6 +11,7 @@ from control_plane.kit.pagination import PageParams, paginate
 from control_plane.plans.models import Plan
 from control_plane.plans.schemas import PlanIn
 from control_plane.tenants.service import get_tenant
+from media_plane.agent import Admission
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -44,15 +45,21 @@ async def tenant_plan(session: AsyncSession, tenant_id: str) -> Plan | None:
     return await session.get(Plan, tenant.plan_id) if tenant.plan_id else None
 
 
-async def refusal(
+async def admission(
     session: AsyncSession, timeline: TimelineStore, tenant_id: str, live_calls: int
-) -> str | None:
-    """Why a new call for this tenant must not be admitted now, or None."""
+) -> Admission:
+    """Whether a new call for this tenant is admitted now, and how long it may run: the
+    plan's longest call, and unless the plan allows overage, the month's minutes left.
+    (Calls under way together are each given the minutes left when they started.)"""
     plan = await tenant_plan(session, tenant_id)
     if plan is None:
-        return None
+        return Admission()
     if live_calls >= plan.max_concurrent_calls:
-        return "concurrent_calls"
-    if await timeline.minutes_used(tenant_id, month_start()) >= plan.monthly_minutes:
-        return "monthly_minutes"
-    return None
+        return Admission(refusal="concurrent_calls")
+    limits = [plan.max_call_minutes * 60.0] if plan.max_call_minutes else []
+    if not plan.overage_allowed:
+        left = plan.monthly_minutes - await timeline.minutes_used(tenant_id, month_start())
+        if left <= 0:
+            return Admission(refusal="monthly_minutes")
+        limits.append(left * 60.0)
+    return Admission(max_secs=min(limits) if limits else None)

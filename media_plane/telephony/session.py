@@ -15,14 +15,16 @@ from collections.abc import Callable
 
 from fastapi import Request, WebSocket
 from loguru import logger
-from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.frames.frames import EndFrame, TTSSpeakFrame
+from pipecat.pipeline.worker import PipelineWorker
 from pipecat.workers.runner import WorkerRunner
 
 from control_plane.kit.errors import DomainError
-from media_plane.agent import AgentConfig, ControlPlanePort
+from media_plane.agent import Admission, AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.http_tools import SECRET_NAME as TOOL_SECRET
 from media_plane.http_tools import ToolAccess
+from media_plane.phrases import TIME_UP, in_language
 from media_plane.pipeline import Line, build_call_worker
 from media_plane.providers.credentials import credentials_for
 from media_plane.providers.factory import ready_agent
@@ -63,14 +65,19 @@ async def admit(
     # Counting the tenant's calls, asking whether one more is allowed and announcing it are
     # one step: a burst of webhooks must not all be counted before any is announced.
     async with calls.admission_lock(agent.tenant_id):
+        admission = Admission()
         if calls.announced(provider_call_sid) is None:
-            reason = await request.app.state.port.admission(
+            admission = await request.app.state.port.admission(
                 agent.tenant_id, calls.active_for(agent.tenant_id)
             )
-            if reason is not None:
+            if admission.refusal is not None:
+                reason = admission.refusal
                 logger.bind(tenant_id=agent.tenant_id).info("call.refused", reason=reason)
                 return REFUSALS[reason]
         call = calls.announce(provider_call_sid, agent, number)
+    if call.max_secs is None:  # a retry's call keeps the limit it was given
+        platform = request.app.state.settings.max_call_minutes * 60.0
+        call.max_secs = min(platform, admission.max_secs or platform)
     logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
     # The stream opens a moment after this answer: use that moment to have what the call
     # needs ready, so the greeting starts as soon as the stream does.
@@ -188,6 +195,19 @@ async def _keep_recording(call: Call, port: ControlPlanePort, log) -> None:
     call.record("call.recorded", name=name, bytes=len(wav), secs=round(call.recorder.seconds, 2))
 
 
+async def _end_at_time_limit(call: Call, worker: PipelineWorker, log) -> None:
+    """At the call's limit (its plan's longest call, or the month's minutes left, or the
+    platform's), the caller is told and the call ends after the words."""
+    if call.max_secs is None:
+        return
+    await asyncio.sleep(call.max_secs)
+    call.end_reason = "time_limit"
+    call.record("call.time_limit", secs=round(call.max_secs, 1))
+    log.info("call.time_limit", secs=round(call.max_secs, 1))
+    goodbye = in_language(TIME_UP, call.agent.language)
+    await worker.queue_frames([TTSSpeakFrame(goodbye, append_to_context=True), EndFrame()])
+
+
 async def run_call(
     call: Call,
     websocket: WebSocket,
@@ -209,6 +229,7 @@ async def run_call(
     )
     log.info("call.started")
     end_reason = "agent_ended"
+    time_limit: asyncio.Task | None = None
     try:
         prepared = await (call.prepared or prepare(call.agent, port, app.state.settings))
         worker, transport = build_call_worker(call, websocket, line, port, prepared)
@@ -223,6 +244,7 @@ async def run_call(
             end_reason = "caller_hung_up"
             await worker.cancel(reason="caller hung up")
 
+        time_limit = asyncio.create_task(_end_at_time_limit(call, worker, log))
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         await runner.run()
@@ -230,6 +252,8 @@ async def run_call(
         end_reason = "error"
         log.exception("call.failed")
     finally:
+        if time_limit is not None:
+            time_limit.cancel()
         if call.transfer_to:
             end_reason = "transferred"
         end_reason = call.end_reason or end_reason

@@ -17,6 +17,11 @@ from media_plane.phrases import TOOL_FAILED, in_language
 
 SEARCH_BUDGET_SECS = 0.5  # a slow store must never stall the turn
 SEARCH_K = 3
+# A model that keeps calling tools (a loop, a prompt injected through a document or a
+# tool's answer) is stopped: it must answer the caller with what it has. A turn needs one
+# or two; a long call a few dozen.
+MAX_TOOL_CALLS_PER_TURN = 6
+MAX_TOOL_CALLS_PER_CALL = 60
 
 SCHEMAS = {
     "search_knowledge": FunctionSchema(
@@ -113,6 +118,21 @@ def register_tools(
         await done(params, {"status": "ending"}, run_llm=False)
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
+    def budgeted(handler):
+        async def within_budget(params: FunctionCallParams) -> None:
+            if (
+                call.tool_calls_this_turn >= MAX_TOOL_CALLS_PER_TURN
+                or call.tool_calls >= MAX_TOOL_CALLS_PER_CALL
+            ):
+                call.record("tool.refused", name=params.function_name, reason="budget")
+                await done(params, {"error": "no more tool calls now: answer with what you have"})
+                return
+            call.tool_calls += 1
+            call.tool_calls_this_turn += 1
+            await handler(params)
+
+        return within_budget
+
     handlers = {
         "search_knowledge": search_knowledge,
         "book_appointment": book_appointment,
@@ -121,7 +141,7 @@ def register_tools(
     }
     for name in call.agent.tools:
         if name in handlers:
-            llm.register_function(name, handlers[name])
+            llm.register_function(name, budgeted(handlers[name]))
 
     own_tools = {tool["name"]: tool for tool in call.agent.http_tools}
     sorry = in_language(TOOL_FAILED, call.agent.language)
@@ -147,4 +167,4 @@ def register_tools(
         await done(params, {"result": result})
 
     for name in own_tools:
-        llm.register_function(name, http_tool)
+        llm.register_function(name, budgeted(http_tool))

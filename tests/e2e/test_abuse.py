@@ -6,11 +6,14 @@ The attacker is a tenant with its own signed streams (its Twilio token signs the
 
 import asyncio
 import json
+import time
+import uuid
 
 import httpx
 import pytest
 import websockets
 
+from media_plane.phrases import TIME_UP
 from switchboard.caller import Utterance, place_call
 from switchboard.phones import TwilioPhone
 from tests.conftest import TOKEN, PlatformProcess, make_tenant
@@ -18,6 +21,8 @@ from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.unit.test_plans import put_on_plan
 
 pytestmark = pytest.mark.e2e
+
+SERVICE = {"Authorization": "Bearer dev-service-token"}  # the internal API's
 
 SILENCE_20MS = b"\xff" * 160  # mu-law
 
@@ -251,3 +256,29 @@ async def test_an_address_that_keeps_forging_streams_is_refused_before_any_looku
         async with websockets.connect(answer.stream_url, additional_headers=answer.headers) as ws:
             await ws.send(json.dumps(phone.stop()))
         await a_victims_call(guarded.url, victim)
+
+
+async def test_a_call_that_would_run_past_the_plans_minutes_is_told_and_ended(platform):
+    with httpx.Client(base_url=platform) as api:
+        tenant = make_tenant(api, DOCUMENT)
+        put_on_plan(api, tenant["id"], max_concurrent_calls=5, monthly_minutes=1)
+        now, earlier = time.time(), "call_" + uuid.uuid4().hex
+        used = [  # a 52 s call earlier this month: 8 s of the plan's minute left
+            {"event_id": uuid.uuid4().hex, "tenant_id": tenant["id"], "call_id": earlier,
+             "seq": 1, "kind": "call.started", "at": now - 52, "data": {}},
+            {"event_id": uuid.uuid4().hex, "tenant_id": tenant["id"], "call_id": earlier,
+             "seq": 2, "kind": "call.ended", "at": now, "data": {"secs": 52.0}},
+        ]  # fmt: skip
+    async with httpx.AsyncClient(base_url=platform) as http:
+        r = await http.post("/internal/v1/events", json=used, headers=SERVICE)
+    assert r.status_code == 204, r.text
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=tenant["id"], hang_up=False,
+    )  # fmt: skip
+    assert report.hung_up_by == "agent"
+    events = await wait_for_end(platform, tenant["id"], report.call_id)
+    assert events[-1]["data"]["reason"] == "time_limit"
+    assert events[-1]["data"]["secs"] < 20  # ended at the limit, not when the caller left
+    spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
+    assert spoken[-1] == TIME_UP["en"]

@@ -2,6 +2,8 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from media_plane.agent import CallEventRecord
 from tests.conftest import AUTH, make_tenant, post_as_twilio
 
@@ -38,34 +40,40 @@ def test_concurrent_calls_beyond_the_plan_are_told_the_lines_are_busy(client):
     assert ring(client, other["number"]).find("Connect") is not None
 
 
+def minutes_used(client, tenant_id: str, secs: float) -> None:
+    """A finished call of ``secs`` on the tenant's timeline this month."""
+    now = time.time()
+    call_id = "call_" + uuid.uuid4().hex
+    events = [
+        CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 1, "call.started", now - secs, {}),
+        CallEventRecord(
+            uuid.uuid4().hex, tenant_id, call_id, 2, "call.ended", now,
+            {"reason": "caller_hung_up", "secs": secs},
+        ),
+    ]  # fmt: skip
+    client.portal.call(client.app.state.timeline.write, events)
+
+
+def test_a_call_may_run_only_as_long_as_its_plan_allows(client):
+    port = client.app.state.port
+    t = make_tenant(client)
+    assert client.portal.call(port.admission, t["id"], 0).max_secs is None  # no plan
+    put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=2)
+    minutes_used(client, t["id"], 90)
+    assert client.portal.call(port.admission, t["id"], 0).max_secs == pytest.approx(30, abs=1)
+    put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=900, max_call_minutes=5)
+    assert client.portal.call(port.admission, t["id"], 0).max_secs == 300
+    # A plan that allows overage: admitted with no minutes left, and not cut off.
+    put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=1, overage_allowed=True)
+    admitted = client.portal.call(port.admission, t["id"], 0)
+    assert admitted.refusal is None and admitted.max_secs is None
+
+
 def test_a_tenant_out_of_monthly_minutes_is_refused(client):
     t = make_tenant(client)
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=2)
     assert ring(client, t["number"]).find("Connect") is not None
-    now = time.time()
-    client.portal.call(
-        client.app.state.timeline.write,
-        [
-            CallEventRecord(
-                uuid.uuid4().hex,
-                t["id"],
-                "call_x",
-                1,
-                "call.started",
-                now - 180,
-                {"to": t["number"]},
-            ),
-            CallEventRecord(
-                uuid.uuid4().hex,
-                t["id"],
-                "call_x",
-                2,
-                "call.ended",
-                now,
-                {"reason": "caller_hung_up", "secs": 180.0},
-            ),
-        ],
-    )
+    minutes_used(client, t["id"], 180)
     usage = client.get(f"/v1/tenants/{t['id']}/usage", headers=AUTH).json()
     assert usage["minutes_used"] == 3.0 and usage["plan"]["monthly_minutes"] == 2
     refused = ring(client, t["number"])
