@@ -138,11 +138,12 @@ async def serve_stream(
     try:
         await websocket.accept()
         start = await await_start(guard)
-        stream_sid = stream_sid_of(start) if start is not None else None
-        if stream_sid is None:
-            if guard.refused is None:
-                log.warning("stream.bad_start")
-                await guard.refuse("bad_start")
+        if start is None:  # closed, stopped, refused or silent before it started
+            log.info("stream.no_start")
+            return
+        stream_sid = stream_sid_of(start)
+        if stream_sid is None:  # a start for another call, or not a start at all
+            await guard.refuse("bad_start")
             return
         await run_call(call, websocket, line_for(stream_sid, guard))
     finally:

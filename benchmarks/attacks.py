@@ -1,0 +1,415 @@
+"""The attacks of docs/security.md against ``switchboard up`` (embedded defaults, one
+process), each while another tenant's call is answered in the same process.
+
+For each attack: what the attacker got, and the victim's reply latency (end of its
+question to the first audio of the answer) against the victim's own baseline measured in
+the same run, before the attacks, as a ratio. While the attack runs, ``/healthz`` is
+polled every 50 ms and its p99 reported. Every loop is bounded in count and time; every
+address is on loopback.
+
+    .venv/bin/python benchmarks/attacks.py               # print the table
+    .venv/bin/python benchmarks/attacks.py --write-doc   # and put it in docs/security.md
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import websockets
+
+from switchboard.caller import Utterance, place_call
+from switchboard.demo.run import free_port, wait_ready
+from switchboard.phones import TwilioPhone
+
+TOKEN = "attack-bench-operator-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DOC = Path(__file__).parents[1] / "docs" / "security.md"
+BEGIN, END = "<!-- attacks:begin -->", "<!-- attacks:end -->"
+DOCUMENT = "# Parking\n\nFree parking for patients is on Mill Lane, behind the building.\n"
+SILENCE = b"\xff" * 160
+
+
+class Platform:
+    def __init__(self, data: Path) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
+            "SWITCHBOARD_DATA_DIR": str(data),
+            "SWITCHBOARD_PORT": self.url.rsplit(":", 1)[1],
+            "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
+            "SWITCHBOARD_ENVIRONMENT": "test",
+        }
+        self.log = (data / "platform.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "switchboard.cli", "up"],
+            env=env, stdout=self.log, stderr=self.log, cwd=data,
+        )  # fmt: skip
+        wait_ready(self.url, self.proc)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(15)
+        self.log.close()
+
+
+def tenant(api: httpx.Client, document: str | None = None, **plan: int) -> dict:
+    r = api.post(
+        "/v1/tenants",
+        json={"name": "t", "agent": {"name": "a", "greeting": "Hello, the clinic."}},
+        headers=AUTH,
+    )
+    t = r.json()
+    number = "+1555" + str(uuid.uuid4().int)[:7]
+    api.post(
+        f"/v1/tenants/{t['id']}/numbers",
+        json={"e164": number, "agent_id": t["agent"]["id"]},
+        headers=AUTH,
+    )
+    if document:
+        api.post(
+            f"/v1/tenants/{t['id']}/documents",
+            files={"file": ("facts.md", document.encode())},
+            headers=AUTH,
+        )
+    if plan:
+        p = api.post("/v1/plans", json={"name": uuid.uuid4().hex, **plan}, headers=AUTH).json()
+        api.put(f"/v1/tenants/{t['id']}/plan", json={"plan_id": p["id"]}, headers=AUTH)
+    return {"id": t["id"], "number": number}
+
+
+async def victim_latency_ms(url: str, victim: dict) -> float | None:
+    report = await place_call(
+        url, victim["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=victim["id"],
+    )  # fmt: skip
+    return report.turns[1].latency_ms if len(report.turns) > 1 else None
+
+
+async def healthz_p99(url: str, stop: asyncio.Event) -> float:
+    samples: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        for _ in range(2000):  # bounded: 100 s at most
+            if stop.is_set():
+                break
+            started = time.monotonic()
+            await http.get("/healthz")
+            samples.append((time.monotonic() - started) * 1000)
+            await asyncio.sleep(0.05)
+    return statistics.quantiles(samples, n=100)[98] if len(samples) > 2 else samples[0]
+
+
+async def stream(url: str, number: str, *, start: bool = True, **connect):
+    phone = TwilioPhone(url)
+    async with httpx.AsyncClient() as http:
+        answer = await phone.dial(http, number, "+15550100777")
+    if answer.stream_url is None:
+        return None, phone, answer.spoken
+    ws = await websockets.connect(
+        answer.stream_url, additional_headers=answer.headers, max_size=None, **connect
+    )
+    if start:
+        for message in phone.opening():
+            await ws.send(json.dumps(message))
+    return ws, phone, answer.call_id
+
+
+async def closed_code(ws) -> int | None:
+    try:
+        async with asyncio.timeout(15):
+            while True:
+                await ws.recv()
+    except (websockets.ConnectionClosed, TimeoutError):
+        pass
+    return ws.close_code
+
+
+# Each attack: (what was sent, a coroutine that sends it and says what happened).
+async def huge_message(p: Platform, t: dict, mb: int) -> str:
+    ws, phone, _ = await stream(p.url, t["attacker"]["number"])
+    started = time.monotonic()
+    await ws.send(json.dumps(phone.media(b"\xff" * (mb * 3 * 2**18), 1, 20)))
+    code = await closed_code(ws)
+    return f"closed {code} after {(time.monotonic() - started) * 1000:.0f} ms"
+
+
+async def flood(p: Platform, t: dict) -> str:
+    ws, phone, _ = await stream(p.url, t["attacker"]["number"])
+    sent, deadline = 0, time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline and sent < 250_000:  # 500x real time at most
+            await ws.send(json.dumps(phone.media(SILENCE, sent, sent * 20)))
+            sent += 1
+            if sent % 50 == 0:
+                await asyncio.sleep(0)
+    except websockets.ConnectionClosed:
+        pass
+    return f"closed {await closed_code(ws)} after {sent} frames sent ({sent * 0.02:.0f} s of audio)"
+
+
+async def binary_before_start(p: Platform, t: dict) -> str:
+    for _ in range(3):  # a plan of 2 lines
+        ws, _phone, _ = await stream(p.url, t["attacker"]["number"], start=False)
+        await ws.send(b"\x00 binary")
+        await ws.close()
+    await asyncio.sleep(1)
+    ws, _phone, call_id = await stream(p.url, t["attacker"]["number"])
+    if ws is None:
+        return f"a later call refused: {call_id}"
+    await ws.close()
+    async with httpx.AsyncClient() as http:
+        live = (await http.get(p.url + "/healthz")).json()["live_calls"]
+    return f"3 streams released; a later call admitted; live calls after: {live}"
+
+
+async def malformed(p: Platform, t: dict) -> str:
+    ws, phone, _ = await stream(p.url, t["attacker"]["number"])
+    for bad in ({"event": "mark", "mark": "x"}, {"event": "dtmf", "dtmf": "5"}):
+        await ws.send(json.dumps(bad))
+    await ws.send("[" * 7000 + "]" * 7000)
+    await ws.send(json.dumps(phone.media(SILENCE, 1, 20)))
+    await asyncio.sleep(1)
+    up = ws.close_code is None
+    await ws.close()
+    return "skipped; the call stayed up" if up else f"call closed {ws.close_code}"
+
+
+async def concurrent_webhooks(p: Platform, t: dict) -> str:
+    async def ring() -> bool:
+        async with httpx.AsyncClient() as http:
+            answer = await TwilioPhone(p.url).dial(http, t["one_line"]["number"], "+15550100777")
+        return answer.stream_url is not None
+
+    admitted = await asyncio.gather(*(ring() for _ in range(20)))
+    return f"{sum(admitted)} of 20 admitted (plan: 1)"
+
+
+async def answer_to_headers(p: Platform, path: str, size: int) -> tuple[int | None, float]:
+    """The status answered to a request whose headers promise ``size`` bytes of body,
+    before any of it is sent (None: the server waits for the body), and how soon."""
+    host, port = p.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json"]
+    started = time.monotonic()
+    writer.write(("\r\n".join([*head, f"Content-Length: {size}"]) + "\r\n\r\n").encode())
+    try:
+        line = await asyncio.wait_for(reader.readline(), 5)
+        status = int(line.split()[1]) if line else None
+    except TimeoutError:
+        status = None
+    finally:
+        writer.close()
+    return status, (time.monotonic() - started) * 1000
+
+
+async def big_unauthenticated_body(p: Platform, t: dict) -> str:
+    before = p.rss_mb()
+    status, ms = await answer_to_headers(p, "/internal/v1/events", 128 * 2**20)
+    return f"{status} in {ms:.0f} ms, before a byte of body; RSS {before:.0f} → {p.rss_mb():.0f} MB"
+
+
+async def many_bodies(p: Platform, t: dict) -> str:
+    results = await asyncio.gather(
+        *(answer_to_headers(p, "/v1/tenants", 5 * 2**20) for _ in range(12))
+    )
+    return f"answered {sorted({s for s, _ in results})} before any body"
+
+
+async def password_guessing(p: Platform, t: dict) -> str:
+    form = {"grant_type": "password", "client_id": "switchboard", "password": "wrong"}
+    path = "/realms/switchboard/protocol/openid-connect/token"
+    statuses: dict[int, int] = {}
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    async with httpx.AsyncClient(base_url=p.url, timeout=30) as http:
+        deadline = time.monotonic() + 20
+        for n in range(260):
+            if time.monotonic() > deadline:
+                break
+            who = "known" if n % 2 else "unknown"
+            username = "admin" if who == "known" else f"nobody{n}"
+            started = time.monotonic()
+            r = await http.post(path, data=form | {"username": username})
+            if r.status_code == 401:
+                timings[who].append((time.monotonic() - started) * 1000)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+    known = statistics.median(timings["known"]) if timings["known"] else 0
+    unknown = statistics.median(timings["unknown"]) if timings["unknown"] else 0
+    answers = dict(sorted(statuses.items()))
+    return f"answers {answers}; 401 median: known {known:.0f} ms, unknown {unknown:.0f} ms"
+
+
+async def llm_url_internal(p: Platform, t: dict) -> str:
+    agent = {
+        "name": "a", "greeting": "hi", "providers": {"llm": "openai"},
+        "llm_url": f"{p.url}/admin/users/delete/?id=42&rest=",
+    }  # fmt: skip
+    async with httpx.AsyncClient(base_url=p.url) as http:
+        r = await http.post("/v1/tenants", json={"name": "x", "agent": agent}, headers=AUTH)
+    return f"{r.status_code}: {json.dumps(r.json()['detail'])[:80]}"
+
+
+async def redos_schema(p: Platform, t: dict) -> str:
+    from common.json_schemas import first_problem
+
+    schema = {"type": "object", "properties": {"c": {"type": "string", "pattern": "^(a+)+$"}}}
+    started = time.monotonic()
+    problem = first_problem(schema, {"c": "a" * 5000 + "!"})
+    ms = (time.monotonic() - started) * 1000
+    return f"checked in {ms:.1f} ms: {problem[:40] if problem else 'matched'}"
+
+
+async def mark_flood(p: Platform, t: dict) -> str:
+    ws, phone, call_id = await stream(p.url, t["attacker"]["number"])
+    sent = 0
+    try:
+        for n in range(5000):
+            await ws.send(json.dumps(phone.mark("x" * 4000 + str(n))))
+            sent += 1
+            if n % 50 == 0:
+                await asyncio.sleep(0)
+    except websockets.ConnectionClosed:
+        pass
+    code = await closed_code(ws)
+    await asyncio.sleep(1)
+    async with httpx.AsyncClient(base_url=p.url, headers=AUTH) as http:
+        r = await http.get(
+            f"/v1/tenants/{t['attacker']['id']}/calls/{call_id}/events", params={"limit": 200}
+        )
+    stored = r.json()["total"] if r.status_code == 200 else 0
+    return f"closed {code} after {sent} sent; {stored} timeline events stored"
+
+
+async def absurd_inputs(p: Platform, t: dict) -> str:
+    nested = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode().rstrip("=")
+    schema: dict = {"type": "object"}
+    for _ in range(300):
+        schema = {"type": "object", "properties": {"x": schema}}
+    tool = {"name": "deep", "description": "d", "url": "https://x.example/t", "parameters": schema}
+    agent = {"name": "a", "greeting": "hi", "http_tools": [tool]}
+    async with httpx.AsyncClient(base_url=p.url) as http:
+        jwt = await http.get("/v1/tenants", headers={"Authorization": f"Bearer {nested}.e30.x"})
+        deep = await http.post("/v1/tenants", json={"name": "x", "agent": agent}, headers=AUTH)
+    return f"JWT header: {jwt.status_code}; schema 600 levels deep: {deep.status_code}"
+
+
+async def forged_upgrades(p: Platform, t: dict) -> str:
+    codes: dict[int, int] = {}
+    ws_base = p.url.replace("http://", "ws://")
+    started = time.monotonic()
+    for n in range(1000):
+        try:
+            await websockets.connect(
+                f"{ws_base}/twilio/stream?call_id=call_forged{n}", local_addr=("127.0.0.9", 0)
+            )
+        except websockets.InvalidStatus as refused:
+            code = refused.response.status_code
+            codes[code] = codes.get(code, 0) + 1
+    secs = time.monotonic() - started
+    return f"all refused {dict(codes)} in {secs:.1f} s"
+
+
+async def held_open(p: Platform, t: dict) -> str:
+    report = await place_call(
+        p.url, t["short"]["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=t["short"]["id"], hang_up=False,
+    )  # fmt: skip
+    async with httpx.AsyncClient(base_url=p.url, headers=AUTH) as http:
+        r = await http.get(
+            f"/v1/tenants/{t['short']['id']}/calls/{report.call_id}/events", params={"limit": 200}
+        )
+    ended = [e["data"] for e in r.json()["items"] if e["kind"] == "call.ended"]
+    return f"ended by the {report.hung_up_by}: {ended[0] if ended else 'not ended'}"
+
+
+ATTACKS: list[tuple[str, Callable[[Platform, dict], Awaitable[str]]]] = [
+    ("one media message of 16 MB", lambda p, t: huge_message(p, t, 16)),
+    ("one of 4 MB", lambda p, t: huge_message(p, t, 4)),
+    ("media frames as fast as the socket takes them, for up to 10 s", flood),
+    ("a binary frame before `start`, then close (x3, plan of 2)", binary_before_start),
+    ("`dtmf` or `mark` as a string, deeply nested JSON", malformed),
+    ("20 concurrent signed webhooks, `max_concurrent_calls=1`", concurrent_webhooks),
+    ("a 128 MB body to `/internal/v1/events`, no token", big_unauthenticated_body),
+    ("12 x 5 MB bodies to `/v1/tenants`, no token", many_bodies),
+    ("260 wrong passwords in 20 s, known and unknown users", password_guessing),
+    ("an agent whose `llm_url` is an internal admin path", llm_url_internal),
+    ('a schema pattern `"^(a+)+$"` against `aaaa…!`', redos_schema),
+    ("5,000 `mark` echoes of 4 KB", mark_flood),
+    ("a call held open past the plan's monthly minutes", held_open),
+    ("a JWT header of 5,000 nested arrays; a tool schema 600 deep", absurd_inputs),
+    ("1,000 forged stream upgrades from one address", forged_upgrades),
+]
+
+
+def set_up(url: str) -> dict[str, dict]:
+    with httpx.Client(base_url=url, timeout=30) as api:
+        return {
+            "victim": tenant(api, DOCUMENT),
+            "attacker": tenant(api, max_concurrent_calls=2, monthly_minutes=1000),
+            "one_line": tenant(api, max_concurrent_calls=1, monthly_minutes=1000),
+            # A plan whose calls may last a minute.
+            "short": tenant(api, max_concurrent_calls=5, monthly_minutes=1000, max_call_minutes=1),
+        }
+
+
+async def run() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Platform(Path(tmp))
+        try:
+            t = await asyncio.to_thread(set_up, p.url)
+            baseline = [await victim_latency_ms(p.url, t["victim"]) for _ in range(3)]
+            base = statistics.median([b for b in baseline if b is not None])
+            rows = [
+                f"Victim's baseline reply latency (median of 3): {base:.0f} ms.",
+                "",
+                "| what was sent | what happened now | victim's reply vs baseline "
+                "| `/healthz` p99 meanwhile |",
+                "| --- | --- | --- | --- |",
+            ]
+            for sent, attack in ATTACKS:
+                stop = asyncio.Event()
+                health = asyncio.create_task(healthz_p99(p.url, stop))
+                victim = asyncio.create_task(victim_latency_ms(p.url, t["victim"]))
+                try:
+                    outcome = await attack(p, t)
+                except Exception as failed:  # the table says so rather than stopping
+                    outcome = f"attack failed: {failed!r}"[:120]
+                latency = await victim
+                stop.set()
+                p99 = await health
+                ratio = f"{latency / base:.2f}x" if latency else "not answered"
+                rows.append(f"| {sent} | {outcome} | {ratio} | {p99:.0f} ms |")
+                print(rows[-1], flush=True)
+            return "\n".join(rows)
+        finally:
+            p.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-doc", action="store_true")
+    table = asyncio.run(run())
+    print(table)
+    if parser.parse_args().write_doc:
+        doc = DOC.read_text()
+        head, _, rest = doc.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()
