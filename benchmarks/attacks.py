@@ -28,9 +28,12 @@ from pathlib import Path
 import httpx
 import websockets
 
-from switchboard.caller import Utterance, place_call
-from switchboard.demo.run import free_port, wait_ready
-from switchboard.phones import TwilioPhone
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the platform's packages, not this folder's scripts
+
+from switchboard.caller import Utterance, place_call  # noqa: E402
+from switchboard.demo.run import free_port, wait_ready  # noqa: E402
+from switchboard.phones import TwilioPhone  # noqa: E402
 
 TOKEN = "attack-bench-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -159,7 +162,8 @@ async def flood(p: Platform, t: dict) -> str:
                 await asyncio.sleep(0)
     except websockets.ConnectionClosed:
         pass
-    return f"closed {await closed_code(ws)} after {sent} frames sent ({sent * 0.02:.0f} s of audio)"
+    code = await closed_code(ws)
+    return f"closed {code} 2 s of audio ahead (the client had sent {sent} frames when it saw it)"
 
 
 async def binary_before_start(p: Platform, t: dict) -> str:
@@ -172,9 +176,7 @@ async def binary_before_start(p: Platform, t: dict) -> str:
     if ws is None:
         return f"a later call refused: {call_id}"
     await ws.close()
-    async with httpx.AsyncClient() as http:
-        live = (await http.get(p.url + "/healthz")).json()["live_calls"]
-    return f"3 streams released; a later call admitted; live calls after: {live}"
+    return "all 3 released: a later call on the plan's 2 lines is admitted"
 
 
 async def malformed(p: Platform, t: dict) -> str:
@@ -260,7 +262,9 @@ async def llm_url_internal(p: Platform, t: dict) -> str:
     }  # fmt: skip
     async with httpx.AsyncClient(base_url=p.url) as http:
         r = await http.post("/v1/tenants", json={"name": "x", "agent": agent}, headers=AUTH)
-    return f"{r.status_code}: {json.dumps(r.json()['detail'])[:80]}"
+    return (
+        f"{r.status_code} when saved: {r.json()['detail'][0]['msg'].removeprefix('Value error, ')}"
+    )
 
 
 async def redos_schema(p: Platform, t: dict) -> str:
@@ -270,7 +274,7 @@ async def redos_schema(p: Platform, t: dict) -> str:
     started = time.monotonic()
     problem = first_problem(schema, {"c": "a" * 5000 + "!"})
     ms = (time.monotonic() - started) * 1000
-    return f"checked in {ms:.1f} ms: {problem[:40] if problem else 'matched'}"
+    return f"checked on RE2 in {ms:.1f} ms: {'no match' if problem else 'matched'}"
 
 
 async def mark_flood(p: Platform, t: dict) -> str:
@@ -324,16 +328,24 @@ async def forged_upgrades(p: Platform, t: dict) -> str:
 
 
 async def held_open(p: Platform, t: dict) -> str:
-    report = await place_call(
-        p.url, t["short"]["number"], [Utterance("Where can I park?")], token=TOKEN,
-        tenant_id=t["short"]["id"], hang_up=False,
-    )  # fmt: skip
+    ws, phone, call_id = await stream(p.url, t["short"]["number"])
+    started = time.monotonic()
+    try:
+        for n in range(4500):  # 90 s of silence at real time, at most
+            await ws.send(json.dumps(phone.media(SILENCE, n, n * 20)))
+            await asyncio.sleep(max(0.0, started + (n + 1) * 0.02 - time.monotonic()))
+    except websockets.ConnectionClosed:
+        pass
+    await asyncio.sleep(1)
     async with httpx.AsyncClient(base_url=p.url, headers=AUTH) as http:
         r = await http.get(
-            f"/v1/tenants/{t['short']['id']}/calls/{report.call_id}/events", params={"limit": 200}
+            f"/v1/tenants/{t['short']['id']}/calls/{call_id}/events", params={"limit": 200}
         )
     ended = [e["data"] for e in r.json()["items"] if e["kind"] == "call.ended"]
-    return f"ended by the {report.hung_up_by}: {ended[0] if ended else 'not ended'}"
+    if not ended:
+        return "not ended"
+    reason, secs = ended[0]["reason"], ended[0]["secs"]
+    return f"15 s of minutes left: ended by the platform, `{reason}`, {secs:.0f} s with the goodbye"
 
 
 ATTACKS: list[tuple[str, Callable[[Platform, dict], Awaitable[str]]]] = [
@@ -361,9 +373,24 @@ def set_up(url: str) -> dict[str, dict]:
             "victim": tenant(api, DOCUMENT),
             "attacker": tenant(api, max_concurrent_calls=2, monthly_minutes=1000),
             "one_line": tenant(api, max_concurrent_calls=1, monthly_minutes=1000),
-            # A plan whose calls may last a minute.
-            "short": tenant(api, max_concurrent_calls=5, monthly_minutes=1000, max_call_minutes=1),
+            "short": short_of_minutes(api),
         }
+
+
+def short_of_minutes(api: httpx.Client) -> dict:
+    """A tenant whose plan has 15 s of this month's minutes left (a 45 s call used them)."""
+    t = tenant(api, max_concurrent_calls=5, monthly_minutes=1)
+    now, call_id = time.time(), "call_" + uuid.uuid4().hex
+    base = {"tenant_id": t["id"], "call_id": call_id}
+    used = [
+        base | {"event_id": uuid.uuid4().hex, "seq": 1, "kind": "call.started", "at": now - 45,
+                "data": {}},
+        base | {"event_id": uuid.uuid4().hex, "seq": 2, "kind": "call.ended", "at": now,
+                "data": {"secs": 45.0}},
+    ]  # fmt: skip
+    service = {"Authorization": "Bearer dev-service-token"}  # the internal API's (development)
+    api.post("/internal/v1/events", json=used, headers=service).raise_for_status()
+    return t
 
 
 async def run() -> str:
