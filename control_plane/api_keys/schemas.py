@@ -1,7 +1,8 @@
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.kit.times import UtcDateTime
 
 
 class ApiKeyIn(BaseModel):
@@ -18,8 +19,8 @@ class ApiKeyOut(BaseModel):
     tenant_id: str
     name: str
     role: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -1,7 +1,8 @@
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from control_plane.kit.times import UtcDateTime
 
 
 class CallEventOut(BaseModel):
@@ -11,7 +12,7 @@ class CallEventOut(BaseModel):
     call_id: str
     seq: int
     kind: str
-    at: datetime
+    at: UtcDateTime
     data: dict[str, Any]
 
 
@@ -22,4 +23,4 @@ class BookingOut(BaseModel):
     call_id: str
     when: str
     name: str | None
-    created_at: datetime
+    created_at: UtcDateTime

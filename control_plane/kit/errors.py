@@ -3,6 +3,8 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 
 class DomainError(Exception):
@@ -63,8 +65,9 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
 
 
 def document_body_limit(app: FastAPI) -> None:
-    """Every request body passes the size limit (kit/body_limit.py): say so on each
-    operation that takes one."""
+    """Every request body passes the size limit (kit/body_limit.py) and the parser (a body
+    that is not the JSON or form it claims is a 400): say so on each operation that takes
+    one."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -74,10 +77,15 @@ def document_body_limit(app: FastAPI) -> None:
             for operations in spec["paths"].values():
                 for operation in operations.values():
                     if "requestBody" in operation:
-                        operation["responses"].setdefault("413", error_responses(413)[413])
+                        for code, response in error_responses(400, 413).items():
+                            operation["responses"].setdefault(str(code), response)
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# The router's and the body parser's own refusals, by the names the API uses for them.
+HTTP_ERRORS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 def error_response(exc: DomainError) -> JSONResponse:
@@ -94,5 +102,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        # Each item as FastAPI's documented ValidationError has it (loc, msg, type).
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The router's own answers (no such path, a method the path does not take) in the
+        # same shape as every other error.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(sorted(_methods_at(request)))
+        error = HTTP_ERRORS.get(exc.status_code, "http_error")
+        body = {"error": error, "detail": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _methods_at(request: Request) -> set[str]:
+    """Every method the API document gives this path (Starlette's 405 names only the
+    first matching route's, and each method is its own route here)."""
+    paths = request.app.openapi()["paths"]
+    return {
+        method.upper()
+        for template, operations in paths.items()
+        if compile_path(template)[0].match(request.url.path)
+        for method in operations
+    }

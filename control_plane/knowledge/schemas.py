@@ -1,6 +1,6 @@
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.kit.times import UtcDateTime
 
 
 class DocumentOut(BaseModel):
@@ -14,14 +14,14 @@ class DocumentOut(BaseModel):
     status: str
     chunks: int
     error: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class OriginalOut(BaseModel):
     document_id: str
     filename: str
     url: str = Field(description="a presigned link: GET it to download the uploaded file")
-    expires_at: datetime
+    expires_at: UtcDateTime
     bytes: int
 
 

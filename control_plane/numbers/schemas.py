@@ -1,7 +1,8 @@
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from control_plane.kit.times import UtcDateTime
 
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 
@@ -23,4 +24,4 @@ class NumberOut(BaseModel):
     tenant_id: str
     agent_id: str
     provider: str
-    created_at: datetime
+    created_at: UtcDateTime

@@ -1,6 +1,6 @@
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.kit.times import UtcDateTime
 
 
 class PlanIn(BaseModel):
@@ -17,6 +17,7 @@ class PlanIn(BaseModel):
     )
     overage_allowed: bool = Field(
         default=False,
+        strict=True,  # true or false, not 0, 1 or "yes"
         description="false: a call is told and ended when the month's minutes run out",
     )
 
@@ -25,7 +26,7 @@ class PlanOut(PlanIn):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class TenantPlanIn(BaseModel):
@@ -36,5 +37,5 @@ class TenantPlanIn(BaseModel):
 
 class UsageOut(BaseModel):
     plan: PlanOut | None
-    month_start: datetime
+    month_start: UtcDateTime
     minutes_used: float

@@ -1,9 +1,9 @@
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.json_schemas import BadSchema, check_schema
+from control_plane.kit.times import UtcDateTime
 from control_plane.numbers.schemas import E164
 from media_plane.voices import Language, voice_for
 
@@ -148,8 +148,8 @@ class AgentOut(AgentIn):
     id: str
     tenant_id: str
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class AgentVersionOut(BaseModel):
@@ -158,7 +158,7 @@ class AgentVersionOut(BaseModel):
     agent_id: str
     version: int
     config: AgentIn
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class TenantIn(BaseModel):
@@ -173,4 +173,4 @@ class TenantOut(BaseModel):
 
     id: str
     name: str
-    created_at: datetime
+    created_at: UtcDateTime

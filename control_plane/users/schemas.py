@@ -1,7 +1,8 @@
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.kit.times import UtcDateTime
 
 
 class UserIn(BaseModel):
@@ -19,4 +20,4 @@ class UserOut(BaseModel):
     username: str
     role: str
     tenant_id: str | None
-    created_at: datetime
+    created_at: UtcDateTime

@@ -37,7 +37,7 @@ from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.websockets import WebSocketDisconnect
 from loguru import logger
 
-from control_plane.kit.errors import DomainError, NotFound
+from control_plane.kit.errors import DomainError, NotFound, error_responses
 from media_plane.agent import ControlPlaneUnavailable
 from media_plane.calls import Call
 from media_plane.pipeline import Line
@@ -65,7 +65,9 @@ from media_plane.telephony.session import (
 from media_plane.telephony.stream_guard import POLICY_VIOLATION, StreamGuard
 from media_plane.voices import DEFAULT_VOICES
 
-router = APIRouter(tags=["exotel"])
+# 400: a request that is not Exotel's shape; 403: without Exotel's credentials, or an
+# address backed off for sending what Exotel never does (strangers.py).
+router = APIRouter(tags=["exotel"], responses=error_responses(400, 403))
 
 CALL_SID = Annotated[str, Query(alias="CallSid", min_length=2, max_length=64)]
 ANNOUNCEMENT_TTL_SECS = 60.0
@@ -240,7 +242,14 @@ async def _announce(websocket: WebSocket, guard: StreamGuard, stream_sid: str, t
     await await_event(guard, len(pcm) / 2 / CALL_SAMPLE_RATE + MARK_WAIT_SECS, "mark")
 
 
-@router.get("/exotel/stream-ended", response_class=Response)
+@router.get(
+    "/exotel/stream-ended",
+    response_class=Response,
+    responses={
+        200: {"description": "transfer: the flow goes on to its Connect applet"},
+        302: {"description": "no transfer: the flow goes on to its Hangup applet"},
+    },
+)
 async def stream_ended(request: Request, call_sid: CALL_SID) -> Response:
     """The Passthru applet after the Voicebot: 200 sends the caller on to the Connect
     applet (a transfer), 302 to Hangup."""
@@ -251,7 +260,7 @@ async def stream_ended(request: Request, call_sid: CALL_SID) -> Response:
     return Response(status_code=302)
 
 
-@router.get("/exotel/transfer")
+@router.get("/exotel/transfer", responses=error_responses(404))
 async def transfer(request: Request, call_sid: CALL_SID) -> dict:
     """The Connect applet's dynamic URL: whom to dial for this call (Exotel's documented
     response: the destination numbers, tried in order)."""

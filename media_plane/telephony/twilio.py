@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import APIRouter, Form, Query, Request, Response, WebSocket
 from loguru import logger
 
-from control_plane.kit.errors import DomainError
+from control_plane.kit.errors import DomainError, error_responses
 from media_plane.agent import ControlPlaneUnavailable
 from media_plane.calls import Call
 from media_plane.pipeline import Line
@@ -35,7 +35,9 @@ from media_plane.telephony.session import (
 from media_plane.telephony.stream_guard import POLICY_VIOLATION, StreamGuard
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 
-router = APIRouter(tags=["twilio"])
+# 400: a webhook that is not Twilio's shape; 403: not signed by Twilio, or an address
+# backed off for sending what Twilio never does (strangers.py).
+router = APIRouter(tags=["twilio"], responses=error_responses(400, 403))
 
 
 def twiml(body: str) -> Response:

@@ -1,5 +1,6 @@
 import base64
 import hashlib
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -470,3 +471,26 @@ def test_a_replacement_that_fails_to_index_leaves_the_previous_version_whole(cli
     assert search(client, t["id"], "parking") == ["Parking is on Mill Lane."]
     (doc,) = client.get(f"/v1/tenants/{t['id']}/documents", headers=AUTH).json()["items"]
     assert doc["sha256"] == hashlib.sha256(b"Parking is on Mill Lane.").hexdigest()
+
+
+def test_the_api_answers_as_its_openapi_document_says(client):
+    # Date-times carry their zone, whatever the database hands back.
+    make_tenant(client)
+    (tenant,) = client.get("/v1/tenants", headers=AUTH).json()["items"]
+    assert datetime.fromisoformat(tenant["created_at"]).utcoffset() == timedelta(0)
+    # A validation error's items are FastAPI's documented ValidationError (loc, msg, type).
+    bad = client.post("/v1/tenants", json={"name": ""}, headers=AUTH)
+    assert bad.status_code == 422
+    assert all({"loc", "msg", "type"} <= item.keys() for item in bad.json()["detail"])
+    # A method the path does not take: 405, every method it does take, the usual body.
+    r = client.patch("/v1/tenants", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert r.json()["error"] == "method_not_allowed"
+    assert client.get("/v1/nothing-here", headers=AUTH).json()["error"] == "not_found"
+    # A body that is not the JSON it claims: 400, documented on every operation with one.
+    r = client.post(
+        "/v1/tenants", content=b"{not json", headers=AUTH | {"Content-Type": "application/json"}
+    )
+    assert r.status_code in (400, 422), r.text
+    spec = client.app.openapi()
+    assert "400" in spec["paths"]["/v1/tenants"]["post"]["responses"]
