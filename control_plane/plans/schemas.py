@@ -4,7 +4,8 @@ from control_plane.kit.times import UtcDateTime
 
 
 class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a count is a JSON number, not true, false or "3".
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=100)
     max_concurrent_calls: int = Field(ge=0, le=100_000)
@@ -17,13 +18,12 @@ class PlanIn(BaseModel):
     )
     overage_allowed: bool = Field(
         default=False,
-        strict=True,  # true or false, not 0, 1 or "yes"
         description="false: a call is told and ended when the month's minutes run out",
     )
 
 
 class PlanOut(PlanIn):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, strict=False)
 
     id: str
     created_at: UtcDateTime

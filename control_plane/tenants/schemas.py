@@ -34,9 +34,9 @@ class SpeechOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    endpointing_ms: int = Field(default=300, ge=10, le=5000)
+    endpointing_ms: int = Field(default=300, ge=10, le=5000, strict=True)
     # The caller may mix English with the agent's language mid-sentence (Hinglish).
-    code_switching: bool = False
+    code_switching: bool = Field(default=False, strict=True)
     # Names and terms the recogniser should favour (products, places, the business's name).
     keyterms: list[str] = Field(default_factory=list, max_length=50)
 
@@ -60,7 +60,7 @@ class HttpTool(BaseModel):
     description: str = Field(min_length=1, max_length=1000)  # what the LLM reads
     url: AnyHttpUrl
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    timeout_ms: int = Field(default=3000, ge=100, le=10_000)  # the caller is waiting
+    timeout_ms: int = Field(default=3000, ge=100, le=10_000, strict=True)  # the caller waits
 
     @field_validator("name")
     @classmethod
