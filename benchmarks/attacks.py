@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import httpx
@@ -132,6 +132,22 @@ async def stream(url: str, number: str, *, start: bool = True, **connect):
     return ws, phone, answer.call_id
 
 
+async def send_until_closed(ws, messages: Iterable[dict], secs: float = 30) -> int:
+    """Send as fast as the socket takes them, until it closes or ``secs`` pass: how many."""
+    sent, deadline = 0, time.monotonic() + secs
+    try:
+        for message in messages:
+            if time.monotonic() > deadline:
+                break
+            await ws.send(json.dumps(message))
+            sent += 1
+            if sent % 50 == 0:
+                await asyncio.sleep(0)  # let the client's reader see a close
+    except websockets.ConnectionClosed:
+        pass
+    return sent
+
+
 async def closed_code(ws) -> int | None:
     try:
         async with asyncio.timeout(15):
@@ -153,15 +169,8 @@ async def huge_message(p: Platform, t: dict, mb: int) -> str:
 
 async def flood(p: Platform, t: dict) -> str:
     ws, phone, _ = await stream(p.url, t["attacker"]["number"])
-    sent, deadline = 0, time.monotonic() + 10
-    try:
-        while time.monotonic() < deadline and sent < 250_000:  # 500x real time at most
-            await ws.send(json.dumps(phone.media(SILENCE, sent, sent * 20)))
-            sent += 1
-            if sent % 50 == 0:
-                await asyncio.sleep(0)
-    except websockets.ConnectionClosed:
-        pass
+    frames = (phone.media(SILENCE, n, n * 20) for n in range(250_000))  # 500x real time
+    sent = await send_until_closed(ws, frames, secs=10)
     code = await closed_code(ws)
     return f"closed {code} 2 s of audio ahead (the client had sent {sent} frames when it saw it)"
 
@@ -279,15 +288,7 @@ async def redos_schema(p: Platform, t: dict) -> str:
 
 async def mark_flood(p: Platform, t: dict) -> str:
     ws, phone, call_id = await stream(p.url, t["attacker"]["number"])
-    sent = 0
-    try:
-        for n in range(5000):
-            await ws.send(json.dumps(phone.mark("x" * 4000 + str(n))))
-            sent += 1
-            if n % 50 == 0:
-                await asyncio.sleep(0)
-    except websockets.ConnectionClosed:
-        pass
+    sent = await send_until_closed(ws, (phone.mark("x" * 4000 + str(n)) for n in range(5000)))
     code = await closed_code(ws)
     await asyncio.sleep(1)
     async with httpx.AsyncClient(base_url=p.url, headers=AUTH) as http:
