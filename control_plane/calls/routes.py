@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,6 +11,7 @@ from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
 from control_plane.kit.errors import NotFound, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
+from control_plane.kit.times import DateTimeIn, UtcDateTime
 from control_plane.objects.store import link
 from control_plane.tenants.service import get_tenant
 
@@ -29,15 +30,15 @@ class CallOut(BaseModel):
     number: str | None
     agent_id: str | None
     agent_version: int | None
-    started_at: datetime | None
-    ended_at: datetime | None
+    started_at: UtcDateTime | None
+    ended_at: UtcDateTime | None
     outcome: str | None
 
 
 class TranscriptLine(BaseModel):
     speaker: str
     text: str
-    at: datetime
+    at: UtcDateTime
     interrupted: bool = False
 
 
@@ -57,8 +58,8 @@ async def list_calls(
     session: SessionDep,
     _: TenantScope,
     paging: Paging,
-    since: Annotated[datetime | None, Query(description="calls that started at or after")] = None,
-    until: Annotated[datetime | None, Query(description="calls that started before")] = None,
+    since: Annotated[DateTimeIn | None, Query(description="calls that started at or after")] = None,
+    until: Annotated[DateTimeIn | None, Query(description="calls that started before")] = None,
     number: Annotated[str | None, Query(max_length=20, description="the number called")] = None,
     outcome: Annotated[str | None, Query(max_length=40, description="e.g. caller_hung_up")] = None,
 ) -> Page[CallOut]:
@@ -115,9 +116,9 @@ async def call_events(
 class RecordingOut(BaseModel):
     call_id: str
     url: str = Field(description="a presigned link: GET it to play or download the WAV")
-    expires_at: datetime
+    expires_at: UtcDateTime
     bytes: int
-    recorded_at: datetime
+    recorded_at: UtcDateTime
 
 
 @router.get("/calls/{call_id}/recording", response_model=RecordingOut)

@@ -115,8 +115,8 @@ async def certs(request: Request, realm: str) -> JSONResponse:
 async def token(
     request: Request,
     realm: str,
-    grant_type: Annotated[str, Form()],
-    client_id: Annotated[str, Form()],
+    grant_type: Annotated[str, Form(min_length=1, max_length=100)],
+    client_id: Annotated[str, Form(min_length=1, max_length=200)],
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
 ) -> JSONResponse:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.kit.crypto import same_secret
 from control_plane.kit.errors import NotFound, Unauthorized, error_responses
+from control_plane.kit.json_types import JsonInt
 from control_plane.port import LocalControlPlane
 from knowledge.hits import Hit
 from media_plane.agent import Admission, AgentConfig, CallEventRecord
@@ -56,7 +57,7 @@ class CallEventIn(BaseModel):
     event_id: str = Field(min_length=1, max_length=40)
     tenant_id: str = Field(min_length=1, max_length=40)
     call_id: str = Field(min_length=1, max_length=64)
-    seq: int = Field(ge=0, le=2**31 - 1, strict=True)
+    seq: JsonInt = Field(ge=0, le=2**31 - 1)
     kind: str = Field(min_length=1, max_length=40)
     at: float = Field(ge=0, lt=253_402_300_800, description="Unix time (before year 10000)")
     data: dict

@@ -1,29 +1,31 @@
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.kit.json_types import JsonBool, JsonInt
 from control_plane.kit.times import UtcDateTime
 
 
 class PlanIn(BaseModel):
-    # Strict: a count is a JSON number, not true, false or "3".
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    max_concurrent_calls: int = Field(ge=0, le=100_000)
-    monthly_minutes: int = Field(ge=0, le=100_000_000)
-    recording_retention_days: int = Field(
+    max_concurrent_calls: JsonInt = Field(ge=0, le=100_000)
+    monthly_minutes: JsonInt = Field(ge=0, le=100_000_000)
+    recording_retention_days: JsonInt = Field(
         default=30, ge=0, le=3650, description="days recordings are kept; 0: calls not recorded"
     )
-    max_call_minutes: int | None = Field(
-        default=None, ge=1, le=24 * 60, description="the longest call; unset: the platform's"
+    max_call_minutes: Annotated[JsonInt, Field(ge=1, le=24 * 60)] | None = Field(
+        default=None, description="the longest call; unset: the platform's"
     )
-    overage_allowed: bool = Field(
+    overage_allowed: JsonBool = Field(
         default=False,
         description="false: a call is told and ended when the month's minutes run out",
     )
 
 
 class PlanOut(PlanIn):
-    model_config = ConfigDict(from_attributes=True, strict=False)
+    model_config = ConfigDict(from_attributes=True)
 
     id: str
     created_at: UtcDateTime

@@ -3,6 +3,7 @@ from typing import Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.json_schemas import BadSchema, check_schema
+from control_plane.kit.json_types import JsonBool, JsonInt
 from control_plane.kit.times import UtcDateTime
 from control_plane.numbers.schemas import E164
 from media_plane.voices import Language, voice_for
@@ -34,9 +35,9 @@ class SpeechOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    endpointing_ms: int = Field(default=300, ge=10, le=5000, strict=True)
+    endpointing_ms: JsonInt = Field(default=300, ge=10, le=5000)
     # The caller may mix English with the agent's language mid-sentence (Hinglish).
-    code_switching: bool = Field(default=False, strict=True)
+    code_switching: JsonBool = False
     # Names and terms the recogniser should favour (products, places, the business's name).
     keyterms: list[str] = Field(default_factory=list, max_length=50)
 
@@ -60,7 +61,7 @@ class HttpTool(BaseModel):
     description: str = Field(min_length=1, max_length=1000)  # what the LLM reads
     url: AnyHttpUrl
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    timeout_ms: int = Field(default=3000, ge=100, le=10_000, strict=True)  # the caller waits
+    timeout_ms: JsonInt = Field(default=3000, ge=100, le=10_000)  # the caller is waiting
 
     @field_validator("name")
     @classmethod

@@ -70,6 +70,9 @@ from media_plane.voices import DEFAULT_VOICES
 router = APIRouter(tags=["exotel"], responses=error_responses(400, 403))
 
 CALL_SID = Annotated[str, Query(alias="CallSid", min_length=2, max_length=64)]
+# A number as Exotel writes it, in a form ``e164`` reads as E.164 whatever the country
+# code (1-3 digits): international (+ or 00), national (0...), or bare digits.
+CALL_TO = r"^(\+[1-9][0-9]{6,14}|00[1-9][0-9]{6,14}|0[1-9][0-9]{5,11}|[1-9][0-9]{6,14})$"
 ANNOUNCEMENT_TTL_SECS = 60.0
 MARK_WAIT_SECS = 2.0  # after an apology's audio, for Exotel to say it has played it
 
@@ -136,7 +139,7 @@ def _stream_url(request: Request, key: str, call_sid: str) -> dict[str, str]:
 async def voicebot(
     request: Request,
     call_sid: CALL_SID,
-    call_to: Annotated[str, Query(alias="CallTo", min_length=1, max_length=32)],
+    call_to: Annotated[str, Query(alias="CallTo", pattern=CALL_TO)],
 ) -> dict[str, str]:
     to = e164(call_to, request.app.state.settings.exotel_country_code)
     port = request.app.state.port

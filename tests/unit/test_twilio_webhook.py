@@ -84,7 +84,7 @@ def test_missing_form_fields_are_a_clear_422(client, missing):
 
 def test_malformed_numbers_and_bodies_are_4xx_never_500(client):
     r = post_as_twilio(client, "/twilio/voice", FORM | {"To": "not-a-number"})
-    assert r.status_code == 400 and "E.164" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "To"]
     r = client.post("/twilio/voice", json=FORM | {"To": "+15550000000"})
     assert r.status_code == 422
     r = client.post(
