@@ -5,6 +5,10 @@ module. Headings become Markdown headings (so chunks keep their section for cita
 and each row of a question-and-answer sheet becomes its own section, so a question and its
 answer are never split apart. Anything that cannot be read raises ``ExtractionError``
 with a reason a user can act on.
+
+What a file may cost is bounded here where a format states it (pages, inflated size, field
+length, text length); what only running the parser reveals (CPU, memory) is bounded by the
+sandbox that runs this module (``knowledge/sandbox.py``).
 """
 
 import csv
@@ -14,7 +18,7 @@ from pathlib import PurePath
 
 import docx
 import pypdf
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
@@ -34,7 +38,16 @@ _HTML_BLOCKS = [
     "p", "div", "li", "dt", "dd", "tr", "br", "section", "article", "blockquote", "pre",
     "table", "ul", "ol", "dl",
 ]  # fmt: skip
+_HTML_HEADINGS = {f"h{level}" for level in range(1, 7)}
 _HTML_NOISE = ["script", "style", "noscript", "nav", "header", "footer", "template", "svg"]
+
+
+# A 5 MB upload of real prose is well under these; each one stops a file that is small on
+# the wire and enormous once opened.
+MAX_TEXT_CHARS = 2_000_000
+MAX_PAGES = 2_000
+MAX_INFLATED_BYTES = 64 * 1024 * 1024  # a DOCX's members, as its zip directory declares them
+MAX_CSV_FIELD_CHARS = 131_072  # the csv module's own default limit
 
 
 class ExtractionError(ValueError):
@@ -58,6 +71,11 @@ def extract(filename: str, data: bytes) -> str:
         raise ExtractionError("document is empty")
     readers = {".pdf": _pdf, ".docx": _docx, ".html": _html, ".htm": _html, ".csv": _csv}
     text = readers.get(suffix, _decode)(data)
+    if len(text) > MAX_TEXT_CHARS:
+        raise ExtractionError(
+            f"the document's text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}"
+            " (split it into smaller documents)"
+        )
     if not text.strip():
         raise ExtractionError(
             "document has no extractable text"
@@ -78,8 +96,17 @@ def _pdf(data: bytes) -> str:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ExtractionError("the PDF is password-protected; upload it without a password")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    except ExtractionError:
+        if len(reader.pages) > MAX_PAGES:
+            raise ExtractionError(
+                f"the PDF has {len(reader.pages):,} pages; the limit is {MAX_PAGES:,}"
+            )
+        pages, chars = [], 0
+        for page in reader.pages:
+            pages.append((page.extract_text() or "").strip())
+            chars += len(pages[-1])
+            if chars > MAX_TEXT_CHARS:
+                break  # extract() refuses it; reading the rest would only cost time
+    except (ExtractionError, MemoryError):
         raise
     except Exception as e:  # pypdf raises many kinds on a damaged file
         raise ExtractionError(f"the PDF could not be read ({type(e).__name__}: {e})") from e
@@ -89,9 +116,20 @@ def _pdf(data: bytes) -> str:
 
 def _docx(data: bytes) -> str:
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # zipfile never inflates a member past the size the directory declares, so
+            # the declared sizes bound what parsing can unpack.
+            inflated = sum(member.file_size for member in archive.infolist())
+        if inflated > MAX_INFLATED_BYTES:
+            raise ExtractionError(
+                f"the DOCX unpacks to {inflated / 2**20:,.0f} MB; the limit is "
+                f"{MAX_INFLATED_BYTES // 2**20} MB"
+            )
         document = docx.Document(io.BytesIO(data))
         blocks = list(document.iter_inner_content())
-    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+    except (ExtractionError, MemoryError):
+        raise
+    except Exception as e:  # a damaged zip, a missing part, malformed XML
         raise ExtractionError(f"the DOCX could not be read ({type(e).__name__}: {e})") from e
     lines: list[str] = []
     for block in blocks:
@@ -116,16 +154,27 @@ def _docx(data: bytes) -> str:
 
 def _html(data: bytes) -> str:
     soup = BeautifulSoup(data, "html.parser")
-    for tag in soup.find_all(_HTML_NOISE):
-        tag.decompose()
-    for level in range(1, 7):
-        for heading in soup.find_all(f"h{level}"):
-            title = " ".join(heading.get_text(" ").split())
-            heading.replace_with(f"\n\n{'#' * level} {title}\n\n" if title else "")
-    for block in soup.find_all(_HTML_BLOCKS):
-        block.insert_after("\n\n")
     body = soup.body or soup
-    lines = [" ".join(line.split()) for line in body.get_text().splitlines()]
+    pieces: list[str] = []
+    # One pass in document order with an explicit stack: linear in the size of the page
+    # however deeply it nests (inserting breaks into the tree was quadratic: 50,000
+    # nested <div>s took minutes), and no recursion to exhaust.
+    stack: list[tuple[object, bool]] = [(body, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            pieces.append("\n\n")
+        elif type(node) in (NavigableString, CData):
+            pieces.append(str(node))
+        elif isinstance(node, Tag) and node.name not in _HTML_NOISE:
+            if node.name in _HTML_HEADINGS:
+                title = " ".join(node.get_text(" ").split())
+                pieces.append(f"\n\n{'#' * int(node.name[1])} {title}\n\n" if title else "")
+                continue
+            if node.name in _HTML_BLOCKS:
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    lines = [" ".join(line.split()) for line in "".join(pieces).splitlines()]
     return "\n".join(lines).strip()
 
 
@@ -135,7 +184,16 @@ def _csv(data: bytes) -> str:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    except csv.Error as e:
+        # The reader's limit is its own default (MAX_CSV_FIELD_CHARS); say it in words.
+        reason = (
+            f"a field is longer than {MAX_CSV_FIELD_CHARS:,} characters"
+            if "field larger than field limit" in str(e)
+            else str(e)
+        )
+        raise ExtractionError(f"the CSV could not be read: {reason}") from e
     if not rows:
         return ""
     header = [h.strip().lower() for h in rows[0]]

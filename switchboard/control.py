@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from loguru import logger
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from common.slots import LocalSlots, RedisSlots
 from control_plane.api_keys.routes import router as api_keys_router
 from control_plane.calls import recordings
 from control_plane.calls.routes import router as calls_router
@@ -35,6 +36,7 @@ from control_plane.secrets.store import open_secret_store
 from control_plane.tenants.routes import router as tenants_router
 from control_plane.users.routes import router as users_router
 from knowledge.dense import Embedder, open_embedder
+from knowledge.sandbox import Limits, Sandbox
 from knowledge.store import KnowledgeStore, open_store
 from switchboard.lifetime import background, shared_redis
 from switchboard.settings import Settings
@@ -164,7 +166,21 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
     app.state.ingest = (
         RedisIngestQueue(redis, settings.knowledge_jobs) if redis else LocalIngestQueue()
     )
-    worker = IngestWorker(app.state.ingest, app.state.sessions, knowledge, app.state.objects)
+    app.state.sandbox = sandbox = Sandbox(
+        Limits(
+            cpu_secs=settings.knowledge_parse_cpu_secs,
+            memory_mb=settings.knowledge_parse_memory_mb,
+            # Twice the CPU allowed: a child starved of CPU by calls still gets to finish.
+            wall_secs=2.0 * settings.knowledge_parse_cpu_secs,
+        )
+    )
+    stack.push_async_callback(sandbox.close)
+    app.state.upload_slots = (
+        RedisSlots(redis, "switchboard:uploads") if redis is not None else LocalSlots()
+    )
+    worker = IngestWorker(
+        app.state.ingest, app.state.sessions, knowledge, app.state.objects, sandbox.chunks
+    )
     await background(stack, worker.run(), "knowledge-ingest")
     if redis is not None:
         # Call events go media plane -> Redis stream -> this writer -> the timeline store.

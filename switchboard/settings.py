@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # when redis_url is set, else an in-memory queue.
     knowledge_inline_bytes: int = Field(default=256 * 1024, ge=0)
     knowledge_jobs: str = "switchboard:knowledge:jobs"
+    # Every document is read in a child process with these limits (knowledge/sandbox.py):
+    # CPU seconds and memory (MB) the reading may take, and how many a tenant may have
+    # being read inline at once (more: 429).
+    knowledge_parse_cpu_secs: int = Field(default=30, ge=1, le=3600)
+    knowledge_parse_memory_mb: int = Field(default=1024, ge=64)
+    uploads_per_tenant: int = Field(default=2, ge=1)
     # Unset: Qdrant Edge, in-process, under data_dir. Set: a Qdrant server (one collection
     # for every tenant, tenant_id its tenant key).
     qdrant_url: AnyHttpUrl | None = None

@@ -274,3 +274,22 @@ def make_tenant(
         )
         assert r.status_code == 201, r.text
     return {"id": tenant["id"], "agent_id": tenant["agent"]["id"], "number": number}
+
+
+def kill_every_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every document's reader (knowledge/sandbox.py) is killed mid-read, as the kernel's
+    OOM killer would kill it."""
+    import asyncio
+
+    from knowledge import sandbox
+
+    async def dying() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import os, signal, sys; sys.stdin.buffer.read(); os.kill(os.getpid(), signal.SIGKILL)",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+
+    monkeypatch.setattr(sandbox, "_spawn", dying)

@@ -2,6 +2,8 @@
 each stating one fact under a heading (or as one Q&A row)."""
 
 import io
+import zipfile
+import zlib
 
 import docx
 import pypdf
@@ -65,3 +67,65 @@ def qa_csv(rows: list[tuple[str, str]]) -> bytes:
     for question, answer in rows:
         out.write(f'"{question}","{answer}"\n')
     return out.getvalue().encode()
+
+
+# --- hostile documents: small on the wire, enormous or slow once opened -----------------
+
+
+def nested_html(depth: int) -> bytes:
+    return ("<html><body>" + "<div>" * depth + "deep" + "</div>" * depth + "</body>").encode()
+
+
+def _docx_rewritten(change) -> bytes:
+    """A real DOCX with ``word/document.xml`` replaced by ``change(xml)``."""
+    original = zipfile.ZipFile(io.BytesIO(docx_file("Parking", "On Mill Lane.")))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for item in original.infolist():
+            data = original.read(item.filename)
+            if item.filename == "word/document.xml":
+                data = change(data)
+            z.writestr(item.filename, data)
+    return out.getvalue()
+
+
+def docx_bomb(inflated_mb: int) -> bytes:
+    """A few hundred KB that unpack to ``inflated_mb`` of XML whitespace."""
+    pad = b" " * (inflated_mb * 2**20)
+    return _docx_rewritten(lambda xml: xml.replace(b"<w:body>", b"<w:body>" + pad, 1))
+
+
+def docx_malformed() -> bytes:
+    return _docx_rewritten(lambda xml: xml[: len(xml) // 2])
+
+
+def heavy_pdf(content_mb: float) -> bytes:
+    """One page whose (compressed) content stream draws ``content_mb`` of text operators:
+    under 10 KB on the wire, seconds of CPU and tens of MB for a parser."""
+    ops = b"BT /F1 1 Tf " + b"(a) Tj 0 0 Td " * int(content_mb * 2**20 // 14) + b"ET"
+    stream = zlib.compress(ops, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def csv_long_field(chars: int) -> bytes:
+    return b'Question,Answer\n"Where can I park?","' + b"a" * chars + b'"\n'

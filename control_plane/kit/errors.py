@@ -46,6 +46,15 @@ class Forbidden(DomainError):
     error = "forbidden"
 
 
+class TooManyRequests(DomainError):
+    status_code = 429
+    error = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after_secs: int):
+        super().__init__(detail)
+        self.retry_after_secs = retry_after_secs
+
+
 class ServiceUnavailable(DomainError):
     status_code = 503
     error = "unavailable"
@@ -89,7 +98,12 @@ HTTP_ERRORS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 def error_response(exc: DomainError) -> JSONResponse:
-    return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
+    retry = getattr(exc, "retry_after_secs", None)
+    return JSONResponse(
+        {"error": exc.error, "detail": exc.detail},
+        status_code=exc.status_code,
+        headers={"Retry-After": str(retry)} if retry is not None else None,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

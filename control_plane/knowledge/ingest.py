@@ -6,17 +6,21 @@ reason. A document that cannot be read fails at once (retrying will not help); a
 failure is retried with backoff, and after the last attempt the job goes to the dead-letter
 list, where an admin can inspect it and replay it.
 
-With Redis the jobs live in lists (``<jobs>``, ``<jobs>:processing``, ``<jobs>:dead``): a
-job is moved atomically to processing while it runs, so a worker that dies mid-job leaves it
-there, and the next worker to start puts it back in the queue. Without Redis (one process)
-the same queue lives in memory.
+Documents are read in the sandbox (``knowledge/sandbox.py``), so a file that kills its
+reader costs an attempt, not the worker. A worker that dies itself mid-job costs one too:
+with Redis the jobs live in lists (``<jobs>``, ``<jobs>:processing``, ``<jobs>:dead``), a
+job is moved atomically to processing while it runs, and the next worker to start puts it
+back in the queue with its attempt counted. Without Redis (one process) the queue lives in
+memory and the documents' rows are the record: the next start queues again every document
+left ``queued`` or ``processing``, counting from the attempts the row holds. Either way a
+job past its last attempt is dead-lettered, never retried for ever.
 """
 
 import asyncio
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from loguru import logger
@@ -27,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from control_plane.kit.db import session_scope
 from control_plane.knowledge.models import Document
 from control_plane.objects.store import ObjectNotFound, ObjectStore
-from knowledge.chunking import chunk_document
-from knowledge.extract import ExtractionError, extract
+from knowledge.extract import ExtractionError
+from knowledge.sandbox import Parse, ParserDied
 from knowledge.store import KnowledgeStore
 
 MAX_ATTEMPTS = 3
@@ -39,13 +43,19 @@ class Job:
     tenant_id: str
     document_id: str
     attempt: int = 1
+    # The job as the queue holds it, for taking it off the processing list exactly.
+    raw: str = field(default="", compare=False, repr=False)
 
     def encode(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        if self.raw:
+            return self.raw
+        fields = {"tenant_id": self.tenant_id, "document_id": self.document_id}
+        return json.dumps(fields | {"attempt": self.attempt}, separators=(",", ":"))
 
     @staticmethod
     def decode(raw: str) -> "Job":
-        return Job(**json.loads(raw))
+        fields = json.loads(raw)
+        return Job(fields["tenant_id"], fields["document_id"], int(fields["attempt"]), raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,10 @@ class DeadLetter:
 
 
 class IngestQueue(Protocol):
+    # Whether jobs outlive this process; if not, the worker queues again on start what
+    # the documents' rows say was left unfinished.
+    durable: bool
+
     async def push(self, job: Job) -> None: ...
 
     async def take(self) -> Job | None:
@@ -77,19 +91,34 @@ class IngestQueue(Protocol):
         ...
 
     async def recover(self) -> None:
-        """Put back in the queue what a worker was doing when it stopped."""
+        """Put back in the queue what a worker was doing when it stopped, each job with
+        the attempt it cost counted."""
         ...
+
+
+# One job from processing back to the queue, its attempt counted, in one step: a worker
+# that dies while recovering loses nothing.
+_RECOVER_ONE = """
+local raw = redis.call('RPOP', KEYS[1])
+if not raw then return 0 end
+local job = cjson.decode(raw)
+job['attempt'] = job['attempt'] + 1
+redis.call('RPUSH', KEYS[2], cjson.encode(job))
+return 1
+"""
 
 
 class RedisIngestQueue:
     """Needs a client created with ``decode_responses=True``."""
+
+    durable = True
 
     def __init__(self, redis: Redis, key: str):
         self._redis = redis
         self._jobs, self._processing, self._dead = key, f"{key}:processing", f"{key}:dead"
 
     async def push(self, job: Job) -> None:
-        await self._redis.lpush(self._jobs, job.encode())
+        await self._redis.lpush(self._jobs, replace(job, raw="").encode())
 
     async def take(self) -> Job | None:
         raw = await self._redis.blmove(self._jobs, self._processing, 1, "RIGHT", "LEFT")
@@ -120,11 +149,13 @@ class RedisIngestQueue:
         return None
 
     async def recover(self) -> None:
-        while await self._redis.lmove(self._processing, self._jobs, "RIGHT", "RIGHT"):
+        while await self._redis.eval(_RECOVER_ONE, 2, self._processing, self._jobs):
             pass
 
 
 class LocalIngestQueue:
+    durable = False
+
     def __init__(self) -> None:
         self._jobs: asyncio.Queue[Job] = asyncio.Queue()
         self._dead: list[DeadLetter] = []
@@ -167,12 +198,14 @@ class IngestWorker:
         sessions: async_sessionmaker[AsyncSession],
         knowledge: KnowledgeStore,
         objects: ObjectStore,
+        parse: Parse,
         backoff_secs: float = 0.5,
     ):
         self._queue = queue
         self._sessions = sessions
         self._knowledge = knowledge
         self._objects = objects
+        self._parse = parse
         self._backoff = backoff_secs
 
     async def run(self) -> None:
@@ -181,7 +214,7 @@ class IngestWorker:
         while True:
             try:
                 if not recovered:
-                    await self._queue.recover()
+                    await self.recover()
                     recovered = True
                 job = await self._queue.take()
                 if job is not None:
@@ -194,11 +227,29 @@ class IngestWorker:
                 logger.exception("knowledge.worker_error")
                 await asyncio.sleep(self._backoff * 4)
 
-    def _index(self, job: Job, filename: str, data: bytes) -> int:
-        chunks = chunk_document(extract(filename, data))
+    async def recover(self) -> None:
+        """Take up what the last worker left unfinished."""
+        await self._queue.recover()
+        if self._queue.durable:
+            return
+        async with session_scope(self._sessions) as session:
+            unfinished = await session.scalars(
+                select(Document)
+                .where(Document.status.in_(("queued", "processing")))
+                .order_by(Document.created_at)
+            )
+            jobs = [Job(d.tenant_id, d.id, attempt=d.attempts + 1) for d in unfinished]
+        for job in jobs:
+            await self._queue.push(job)
+        if jobs:
+            logger.info("knowledge.resumed", jobs=len(jobs))
+
+    async def _index(self, job: Job, filename: str, data: bytes) -> int:
+        chunks = await self._parse(filename, data)
         if not chunks:
             raise ExtractionError("document has no extractable text")
-        self._knowledge.upsert(job.tenant_id, job.document_id, chunks)
+        # Embedding a large document is seconds of CPU: not on the loop.
+        await asyncio.to_thread(self._knowledge.upsert, job.tenant_id, job.document_id, chunks)
         return len(chunks)
 
     async def process(self, job: Job) -> None:
@@ -206,7 +257,16 @@ class IngestWorker:
         name while the previous version keeps answering; it takes the original's place
         only once indexed, and if it cannot be, the previous version stays whole."""
         log = logger.bind(tenant_id=job.tenant_id, document_id=job.document_id)
-        doc = await self._set(job, status="processing", error=None)
+        if job.attempt > MAX_ATTEMPTS:
+            # Every attempt so far ended with its worker: the file is the likely cause.
+            reason = f"the worker died while parsing the document, {MAX_ATTEMPTS} times"
+            log.error("knowledge.dead_letter", attempts=MAX_ATTEMPTS, reason=reason)
+            doc = await self._set(job, status="failed", error=reason)
+            if doc is not None:
+                await self._objects.delete(job.tenant_id, doc.pending_name)
+            await self._queue.bury(replace(job, attempt=MAX_ATTEMPTS), reason)
+            return
+        doc = await self._set(job, status="processing", error=None, attempts=job.attempt)
         if doc is None:  # deleted while it waited
             await self._queue.done(job)
             return
@@ -216,8 +276,7 @@ class IngestWorker:
         except ObjectNotFound:
             data, replacing = await self._objects.get(job.tenant_id, doc.original_name), False
         try:
-            # Parsing and embedding a large document is seconds of CPU: not on the loop.
-            chunks = await asyncio.to_thread(self._index, job, doc.filename, data)
+            chunks = await self._index(job, doc.filename, data)
         except ExtractionError as e:
             # The file itself is the problem: a retry would fail the same way.
             error = str(e)
@@ -230,7 +289,7 @@ class IngestWorker:
         except Exception as e:
             if replacing:
                 await self._restore(job, doc)
-            reason = f"{type(e).__name__}: {e}"
+            reason = str(e) if isinstance(e, ParserDied) else f"{type(e).__name__}: {e}"
             if job.attempt < MAX_ATTEMPTS:
                 log.warning("knowledge.retry", attempt=job.attempt, reason=reason)
                 await self._set(job, status="queued", error=f"retrying after: {reason}")
@@ -266,7 +325,7 @@ class IngestWorker:
         its chunks out. Best effort; the failure that brought us here is what is reported."""
         try:
             previous = await self._objects.get(job.tenant_id, doc.original_name)
-            await asyncio.to_thread(self._index, job, doc.filename, previous)
+            await self._index(job, doc.filename, previous)
         except Exception:
             logger.bind(tenant_id=job.tenant_id, document_id=job.document_id).exception(
                 "knowledge.restore_failed"

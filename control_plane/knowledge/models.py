@@ -16,6 +16,10 @@ class Document(Timestamped, Base):
     sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
     chunks: Mapped[int] = mapped_column(Integer, default=0)
+    # Background indexing started this many times for the current upload: what a worker
+    # that restarts counts on, so a file that kills its worker is given up, not retried
+    # for ever.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     @property

@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel
 
+from common.slots import Full, slot
 from control_plane.kit.auth import PlatformAdmin, TenantScope
 from control_plane.kit.db import after_commit
 from control_plane.kit.deps import SessionDep
-from control_plane.kit.errors import NotFound, error_responses
+from control_plane.kit.errors import NotFound, TooManyRequests, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.knowledge import service
 from control_plane.knowledge.ingest import Job
@@ -22,6 +23,9 @@ router = APIRouter(
     tags=["knowledge"],
     responses=error_responses(401, 403, 404, 422, 503),
 )
+# Longer than any upload takes (the sandbox's deadline, then indexing): a slot whose
+# holder died is free again after it.
+UPLOAD_LEASE_SECS = 600.0
 
 
 @router.post(
@@ -39,7 +43,7 @@ router = APIRouter(
             "queued through processing to ready, or to failed with the reason.",
             "model": DocumentOut,
         },
-        **error_responses(413),
+        **error_responses(413, 429),
     },
 )
 async def upload_document(
@@ -52,16 +56,28 @@ async def upload_document(
 ) -> DocumentOut:
     data = await file.read(service.MAX_BYTES + 1)
     state = request.app.state
-    doc, created = await service.add_document(
-        session,
-        state.knowledge,
-        state.objects,
-        tenant_id,
-        file.filename or "",
-        data,
-        queue=state.ingest,
-        inline_bytes=state.settings.knowledge_inline_bytes,
-    )
+    limit = state.settings.uploads_per_tenant
+    try:
+        # Reading a document is a child process's CPU: a tenant's share is bounded, so
+        # one tenant's burst of uploads never queues another's behind it.
+        async with slot(state.upload_slots, tenant_id, limit, UPLOAD_LEASE_SECS):
+            doc, created = await service.add_document(
+                session,
+                state.knowledge,
+                state.objects,
+                state.sandbox.chunks,
+                tenant_id,
+                file.filename or "",
+                data,
+                queue=state.ingest,
+                inline_bytes=state.settings.knowledge_inline_bytes,
+            )
+    except Full:
+        raise TooManyRequests(
+            f"tenant {tenant_id} already has {limit} uploads being read; send this one "
+            "when one of them is answered",
+            retry_after_secs=5,
+        ) from None
     if doc.status == "queued":
         response.status_code = status.HTTP_202_ACCEPTED
     elif not created:
@@ -169,7 +185,7 @@ async def replay_dead_letter(
     if letter is None:
         raise NotFound(f"document {document_id} has no dead letter")
     doc = await service.get_document(session, letter.tenant_id, document_id)
-    doc.status, doc.error = "queued", None
+    doc.status, doc.error, doc.attempts = "queued", None, 0
     queue = request.app.state.ingest
     after_commit(session, lambda: queue.push(Job(letter.tenant_id, document_id)))
     return DocumentOut.model_validate(doc)

@@ -14,19 +14,24 @@ from control_plane.knowledge.ingest import IngestQueue, Job
 from control_plane.knowledge.models import Document
 from control_plane.objects.store import ObjectStore
 from control_plane.tenants.service import get_tenant
-from knowledge.chunking import Chunk, chunk_document
-from knowledge.extract import ExtractionError, content_type, extract
+from knowledge.chunking import Chunk
+from knowledge.extract import ExtractionError, content_type
+from knowledge.sandbox import Parse, ParserDied
 from knowledge.store import KnowledgeStore
 
 MAX_BYTES = 5 * 1024 * 1024
 
 
-def _chunks(filename: str, data: bytes) -> tuple[list[Chunk], str]:
-    """The document's chunks and content type; 422 with the reason when there is no text."""
+async def _chunks(parse: Parse, filename: str, data: bytes) -> tuple[list[Chunk], str]:
+    """The document's chunks and content type; 422 with the reason when it has no text, is
+    malformed or breaks a limit."""
     try:
-        chunks, kind = chunk_document(extract(filename, data)), content_type(filename)
+        kind = content_type(filename)
+        chunks = await parse(filename, data)
     except ExtractionError as e:
         raise Unprocessable(str(e)) from e
+    except ParserDied as e:
+        raise Unprocessable(f"{e}; if it happens again the file is likely damaged") from e
     if not chunks:
         raise Unprocessable("document has no extractable text")
     return chunks, kind
@@ -36,6 +41,7 @@ async def add_document(
     session: AsyncSession,
     store: KnowledgeStore,
     objects: ObjectStore,
+    parse: Parse,
     tenant_id: str,
     filename: str,
     data: bytes,
@@ -58,10 +64,9 @@ async def add_document(
     name = PurePath(filename).name
     if queue is not None and len(data) > inline_bytes:
         return await _enqueue(session, objects, queue, tenant_id, name, data, sha256)
-    # Parsing and embedding are CPU work: in a thread, off the loop that carries calls.
-    chunks, kind = await asyncio.to_thread(_chunks, filename, data)
+    chunks, kind = await _chunks(parse, filename, data)
     if previous := await session.scalar(mine.where(Document.filename == name)):
-        await _replace(store, objects, previous, data, kind, chunks)
+        await _replace(store, objects, parse, previous, data, kind, chunks)
         previous.sha256, previous.chunks, previous.content_type = sha256, len(chunks), kind
         previous.status, previous.error = "ready", None
         # An older upload still waiting for the worker must not overwrite this newer one:
@@ -123,7 +128,7 @@ async def _enqueue(
         doc = _new_document(session, tenant_id, name, kind, sha256, status="queued", chunks=0)
     else:
         doc = previous
-    doc.status, doc.error = "queued", None
+    doc.status, doc.error, doc.attempts = "queued", None, 0
     await session.flush()
     await objects.put(tenant_id, doc.pending_name if previous else doc.original_name, data, kind)
     after_commit(session, lambda: queue.push(Job(tenant_id, doc.id)))
@@ -133,6 +138,7 @@ async def _enqueue(
 async def _replace(
     store: KnowledgeStore,
     objects: ObjectStore,
+    parse: Parse,
     previous: Document,
     data: bytes,
     kind: str,
@@ -145,7 +151,7 @@ async def _replace(
         await objects.put(previous.tenant_id, previous.original_name, data, kind)
     except Exception:
         old = await objects.get(previous.tenant_id, previous.original_name)
-        old_chunks, _ = await asyncio.to_thread(_chunks, previous.filename, old)
+        old_chunks, _ = await _chunks(parse, previous.filename, old)
         await asyncio.to_thread(store.upsert, previous.tenant_id, previous.id, old_chunks)
         raise
 

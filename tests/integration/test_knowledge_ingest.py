@@ -10,11 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 
+from control_plane.kit.db import session_scope
 from control_plane.knowledge.ingest import MAX_ATTEMPTS, Job, RedisIngestQueue
+from control_plane.knowledge.models import Document
 from switchboard.server import create_app
 from switchboard.settings import Settings
 from tests import formats
-from tests.conftest import AUTH, TOKEN, make_tenant
+from tests.conftest import AUTH, TOKEN, kill_every_reader, make_tenant
 
 LARGE = b"# Parking\n\nFree parking for patients is on Mill Lane.\n\n" + b"Filler text. " * 40
 
@@ -212,19 +214,94 @@ async def test_a_job_a_dead_worker_left_is_taken_up_again(redis_url, jobs_key):
         taken = await queue.take()  # ... and the worker dies here, job in progress
         assert taken == Job("ten_1", "doc_1")
         assert await queue.take() is None  # nothing else waits
-        await queue.recover()  # the next worker starts
-        assert await queue.take() == Job("ten_1", "doc_1")
-        await queue.done(taken)
+        await queue.recover()  # the next worker starts: the attempt it cost is counted
+        again = await queue.take()
+        assert again == Job("ten_1", "doc_1", attempt=2)
+        await queue.done(again)
         assert await redis.llen(f"{jobs_key}:processing") == 0
     finally:
         await redis.delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
         await redis.aclose()
 
 
+def test_a_file_that_kills_its_reader_every_time_is_dead_lettered_with_the_reason(
+    client, monkeypatch
+):
+    t = make_tenant(client)
+    kill_every_reader(monkeypatch)
+    doc = upload(client, t["id"], "parking.md", LARGE)
+    failed = settled(client, t["id"], doc["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == (
+        f"could not be indexed after {MAX_ATTEMPTS} attempts: "
+        "the worker died while parsing the document (signal 9)"
+    )
+    letters = client.get("/v1/knowledge/dead-letters", headers=AUTH).json()
+    assert [(x["document_id"], x["attempts"]) for x in letters] == [(doc["id"], MAX_ATTEMPTS)]
+    # The worker itself lived on: the next document is indexed.
+    monkeypatch.undo()
+    other = upload(client, t["id"], "hours.md", LARGE.replace(b"Parking", b"Hours"))
+    assert settled(client, t["id"], other["id"])["status"] == "ready"
+
+
+def left_mid_job(client, tenant_id: str, document_id: str, attempts: int) -> None:
+    """The document's row as a worker killed while indexing it leaves it."""
+
+    async def leave() -> None:
+        async with session_scope(client.app.state.sessions) as session:
+            doc = await session.get(Document, document_id)
+            doc.status, doc.attempts = "processing", attempts
+
+    client.portal.call(leave)
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["in-process queue", "redis queue"])
+def test_a_restarted_worker_takes_up_what_a_killed_one_left_and_gives_up_after_the_last(
+    tmp_path, redis_url, jobs_key, with_redis
+):
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        data_dir=tmp_path / "data",
+        admin_token=TOKEN,
+        redis_url=redis_url if with_redis else None,
+        knowledge_jobs=jobs_key,
+        knowledge_inline_bytes=100,
+    )
+    with TestClient(create_app(settings, warm=False)) as c:
+        t = make_tenant(c)
+        once = settled(c, t["id"], upload(c, t["id"], "parking.md", LARGE)["id"])
+        always = settled(c, t["id"], upload(c, t["id"], "hours.md", LARGE + b"Hours.")["id"])
+        # The process is killed while indexing both: one at its first attempt, the other
+        # at its last (as a file that kills the worker each time would leave it).
+        left_mid_job(c, t["id"], once["id"], attempts=1)
+        left_mid_job(c, t["id"], always["id"], attempts=MAX_ATTEMPTS)
+        if with_redis:
+            redis = Redis.from_url(redis_url)
+            for doc, attempt in ((once, 1), (always, MAX_ATTEMPTS)):
+                redis.lpush(f"{jobs_key}:processing", Job(t["id"], doc["id"], attempt).encode())
+    try:
+        with TestClient(create_app(settings, warm=False)) as c:
+            assert settled(c, t["id"], once["id"])["status"] == "ready"
+            given_up = settled(c, t["id"], always["id"])
+            assert given_up["status"] == "failed"
+            assert given_up["error"] == (
+                f"the worker died while parsing the document, {MAX_ATTEMPTS} times"
+            )
+            letters = c.get("/v1/knowledge/dead-letters", headers=AUTH).json()
+            assert [(x["document_id"], x["attempts"]) for x in letters] == [
+                (always["id"], MAX_ATTEMPTS)
+            ]
+    finally:
+        Redis.from_url(redis_url).delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
+
+
 async def test_the_worker_waits_out_a_queue_outage():
     from control_plane.knowledge.ingest import IngestWorker, LocalIngestQueue
 
     class Outage(LocalIngestQueue):
+        durable = True  # no database here to resume unfinished documents from
+
         def __init__(self):
             super().__init__()
             self.failures = 2
@@ -236,7 +313,7 @@ async def test_the_worker_waits_out_a_queue_outage():
             return await super().take()
 
     queue = Outage()
-    worker = IngestWorker(queue, None, None, None, backoff_secs=0.01)  # type: ignore[arg-type]
+    worker = IngestWorker(queue, None, None, None, None, backoff_secs=0.01)  # type: ignore[arg-type]
     processed: list[Job] = []
 
     async def process(job: Job) -> None:

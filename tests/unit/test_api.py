@@ -461,6 +461,7 @@ def test_a_replacement_that_fails_to_index_leaves_the_previous_version_whole(cli
                 session,
                 IndexFailsOnce(state.knowledge),
                 state.objects,
+                state.sandbox.chunks,
                 t["id"],
                 "parking.md",
                 b"Parking has moved to Station Road.",
