@@ -63,16 +63,20 @@ def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
     print(json.dumps(data) if args.json else human)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, sink: Any = sys.stderr) -> None:
     """Dotted event names with the ids bound to them (tenant_id, call_id). INFO by default:
-    Pipecat's DEBUG lines carry transcripts and spoken text, which are callers' data."""
+    Pipecat's DEBUG lines carry transcripts and spoken text, which are callers' data.
+    Tracebacks are plain: loguru's ``diagnose`` prints every frame's variables, and the
+    frames of a provider call hold its API key."""
     from loguru import logger
 
     logger.remove()
     logger.add(
-        sys.stderr,
+        sink,
         level=level.upper(),
         format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message} {extra}",
+        diagnose=False,
+        backtrace=False,
     )
 
 

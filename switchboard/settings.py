@@ -4,6 +4,8 @@ Every backend is chosen here. Unset means the embedded default, so a fresh check
 with no servers and no API keys.
 """
 
+import math
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +19,22 @@ DEV_SERVICE_TOKEN = "dev-service-token"
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
 DEV_EXOTEL_API_KEY = "dev-exotel-api-key"
 DEV_EXOTEL_API_TOKEN = "dev-exotel-api-token"
+
+
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def strong(secret: str, chars: int, bits: float) -> bool:
+    """At least ``chars`` long, at least ``bits`` of entropy by its own character
+    frequencies, and not a pattern repeated (three of four of its three-character runs
+    distinct). "password" four times over is 32 characters, 88 bits and 8 distinct runs of
+    30; 32 random hex digits estimate 95 bits or more, token_urlsafe(32) over 200."""
+    if len(secret) < chars:
+        return False
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    runs = {secret[i : i + 3] for i in range(len(secret) - 2)}
+    return per_char * len(secret) >= bits and len(runs) >= 0.75 * (len(secret) - 2)
 
 
 class Settings(BaseSettings):
@@ -164,32 +182,52 @@ class Settings(BaseSettings):
             )
         if self.plane == "media" and not self.control_plane_url:
             raise ValueError("a media-only process needs SWITCHBOARD_CONTROL_PLANE_URL")
-        if self.environment == "production":
-            if self.admin_token == DEV_ADMIN_TOKEN:
-                raise ValueError("SWITCHBOARD_ADMIN_TOKEN must be a real secret in production")
-            if self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN:
-                raise ValueError(
-                    "SWITCHBOARD_TWILIO_AUTH_TOKEN must be the platform's Twilio auth token in "
-                    "production (or empty if every tenant brings its own)"
-                )
-            if self.exotel_api_token == DEV_EXOTEL_API_TOKEN:
-                raise ValueError(
-                    "SWITCHBOARD_EXOTEL_API_TOKEN must be the platform's Exotel API token in "
-                    "production (or empty if every tenant brings its own)"
-                )
-            if self.service_token == DEV_SERVICE_TOKEN:
-                raise ValueError("SWITCHBOARD_SERVICE_TOKEN must be a real secret in production")
-            if not self.vault_url and not self.secrets_key:
-                raise ValueError(
-                    "SWITCHBOARD_SECRETS_KEY must be set in production (or use Vault: "
-                    "SWITCHBOARD_VAULT_URL)"
-                )
-            if not self.oidc_server_url and self.bootstrap_admin_password == DEV_ADMIN_PASSWORD:
-                raise ValueError(
-                    "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD must be set in production "
-                    "(or use Keycloak: SWITCHBOARD_OIDC_SERVER_URL)"
-                )
+        if self.environment == "production" and (problems := self._production_problems()):
+            raise ValueError("not fit for production: " + "; ".join(problems))
         return self
+
+    def _production_problems(self) -> list[str]:
+        """Every setting production cannot run with, each named: placeholders and weak
+        secrets (judged by length and variety, not only by being the development value),
+        private tenant servers, no public URL, an identity provider without TLS."""
+        problems = []
+        for name, value in (
+            ("SWITCHBOARD_ADMIN_TOKEN", self.admin_token),
+            ("SWITCHBOARD_SERVICE_TOKEN", self.service_token),
+        ):
+            if not strong(value, chars=32, bits=90):
+                problems.append(f"{name} must be at least 32 random characters ({MAKE_SECRET})")
+        for name, value, placeholder in (
+            ("SWITCHBOARD_TWILIO_AUTH_TOKEN", self.twilio_auth_token, DEV_TWILIO_AUTH_TOKEN),
+            ("SWITCHBOARD_EXOTEL_API_TOKEN", self.exotel_api_token, DEV_EXOTEL_API_TOKEN),
+        ):
+            if value and (value == placeholder or not strong(value, chars=16, bits=48)):
+                problems.append(
+                    f"{name} must be the platform account's real token (or empty if every "
+                    "tenant brings its own)"
+                )
+        if not self.vault_url and not self.secrets_key:
+            problems.append(
+                "SWITCHBOARD_SECRETS_KEY must be set (or use Vault: SWITCHBOARD_VAULT_URL)"
+            )
+        if not self.oidc_server_url and not strong(self.bootstrap_admin_password, 12, 36):
+            problems.append(
+                "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD must be at least 12 characters and not "
+                "a repetition (or use Keycloak: SWITCHBOARD_OIDC_SERVER_URL)"
+            )
+        if self.oidc_server_url and self.oidc_server_url.scheme != "https":
+            problems.append("SWITCHBOARD_OIDC_SERVER_URL must be https: tokens travel over it")
+        if self.tenant_outbound_allow_private:
+            problems.append(
+                "SWITCHBOARD_TENANT_OUTBOUND_ALLOW_PRIVATE must be false: tenants' tools would "
+                "reach the platform's own network"
+            )
+        if not self.public_url:
+            problems.append(
+                "SWITCHBOARD_PUBLIC_URL must be set: it is the URL telephony providers reach "
+                "and sign, never a request's Host header"
+            )
+        return problems
 
     @property
     def twilio_rest_token(self) -> str | None:

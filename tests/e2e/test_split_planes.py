@@ -201,3 +201,8 @@ async def test_callers_hear_an_apology_while_the_control_plane_is_down(planes, t
     refused = ring(media, "+15550109999")
     assert refused.find("Connect") is None
     assert "cannot take your call" in refused.find("Say").text
+    # The failure is logged with its traceback, whose frames hold the service token; the
+    # log has the traceback's lines, never the frames' values.
+    log = planes["media"].log_path.read_text()
+    assert "twilio.control_plane_unavailable" in log and "Traceback" in log
+    assert SERVICE_TOKEN not in log

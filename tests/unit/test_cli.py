@@ -71,3 +71,30 @@ def test_knowledge_add_exits_non_zero_with_the_reason(platform_with_worker, tmp_
     code = main([*args, "--url", platform_with_worker.url, "--token", TOKEN])
     assert code == 2
     assert "scan.pdf could not be ingested" in capsys.readouterr().err
+
+
+def test_a_logged_traceback_never_carries_the_values_its_frames_hold():
+    import io
+
+    from loguru import logger
+
+    from media_plane.telephony.twilio_rest import TwilioAccount
+    from switchboard.cli import configure_logging
+
+    secret = "tw-token-2f9c1e7a0b-do-not-log"
+
+    def update_call(account: TwilioAccount) -> None:
+        raise ValueError(f"unexpected answer for {account.account_sid}")
+
+    out = io.StringIO()
+    configure_logging("INFO", sink=out)
+    try:
+        try:
+            update_call(TwilioAccount("AC" + "1" * 32, secret))
+        except ValueError:
+            logger.exception("twilio.update_crashed")
+    finally:
+        configure_logging("INFO")
+    log = out.getvalue()
+    assert "twilio.update_crashed" in log and "in update_call" in log  # the traceback is there
+    assert secret not in log
