@@ -54,7 +54,10 @@ CONTROL_BODY_LIMITS = {
 AUTHENTICATED_PREFIXES = {"/v1/": authenticate, "/internal/": authenticate_service}
 
 
-def add_control_routes(app: FastAPI) -> None:
+def add_control_routes(app: FastAPI, *, internal: bool) -> None:
+    """``internal``: the API media processes use (every tenant's agents and secrets to the
+    service token), only where a separate media process needs it: in one process the media
+    plane calls the control plane in memory, and the route would be surface for nothing."""
     install_conflict_handler(app)
     for router in (
         tenants_router,
@@ -68,9 +71,10 @@ def add_control_routes(app: FastAPI) -> None:
         plans_router,
         issuer_router,
         objects_router,
-        internal_router,
     ):
         app.include_router(router)
+    if internal:
+        app.include_router(internal_router)
 
 
 async def _sweep_recordings(sessions, objects, settings: Settings) -> None:

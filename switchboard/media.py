@@ -1,13 +1,16 @@
 """The media plane's part of the app: the telephony webhooks and media streams, one
 pipeline per call, and the process's metrics."""
 
+import hmac
 from contextlib import AsyncExitStack
 from functools import partial
+from typing import Annotated
 
 import prometheus_client
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from control_plane.kit.errors import Unauthorized, error_responses
 from media_plane.calls import CallRegistry
 from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, RedisStreamEventSink
@@ -45,13 +48,20 @@ def warm_models(settings: Settings) -> None:
 MEDIA_BODY_LIMITS = {"/twilio/": 64 * 1024, "/exotel/": 64 * 1024}
 
 
-def add_media_routes(app: FastAPI) -> None:
+def add_media_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(twilio_router)
     app.include_router(exotel_router)
+    token = settings.metrics_token
+    if token is None and settings.environment == "production":
+        return  # call volumes are the business's figures: not served to anyone
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
+    @app.get("/metrics", tags=["ops"], response_class=Response, responses=error_responses(401))
+    async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
         # Process-wide figures only (no tenant's data), for Prometheus to scrape.
+        if token is not None and not hmac.compare_digest(
+            (authorization or "").encode(), f"Bearer {token}".encode()
+        ):
+            raise Unauthorized("/metrics needs the metrics bearer token")
         return Response(prometheus_client.generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

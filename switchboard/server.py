@@ -47,7 +47,15 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             logger.info("platform.ready", plane=settings.plane)
             yield
 
-    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    docs = settings.serves_api_docs
+    app = FastAPI(
+        title="Switchboard",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     install_error_handlers(app)
     document_body_limit(app)
     body_limits: dict[str, int] = {}
@@ -59,13 +67,13 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             add_control_routes,
         )
 
-        add_control_routes(app)
+        add_control_routes(app, internal=not media)
         body_limits |= CONTROL_BODY_LIMITS
         authenticated |= AUTHENTICATED_PREFIXES
     if media:
         from switchboard.media import MEDIA_BODY_LIMITS, add_media_routes
 
-        add_media_routes(app)
+        add_media_routes(app, settings)
         body_limits |= MEDIA_BODY_LIMITS
     app.add_middleware(
         BodySizeLimit, default_bytes=settings.max_request_bytes, by_route=body_limits

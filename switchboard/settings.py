@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     bootstrap_admin_password: str = DEV_ADMIN_PASSWORD
     # Every request body's ceiling (documents are limited to 5 MB on their own).
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    # Who may read the operations surfaces. /metrics: anyone who presents this bearer token
+    # (Prometheus's `authorization` scrape setting); unset, anyone in development and no
+    # one in production. /docs and /openapi.json: served unless turned off; production
+    # turns them off unless this says otherwise.
+    metrics_token: str | None = None
+    api_docs: bool | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -228,6 +234,10 @@ class Settings(BaseSettings):
                 "and sign, never a request's Host header"
             )
         return problems
+
+    @property
+    def serves_api_docs(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @property
     def twilio_rest_token(self) -> str | None:

@@ -175,6 +175,7 @@ class PlatformProcess:
     def __init__(self, data: Path, **settings: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.data = data
         env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
             "SWITCHBOARD_DATA_DIR": str(data),
             "SWITCHBOARD_PORT": str(self.port),

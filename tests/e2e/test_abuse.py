@@ -8,14 +8,20 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
+import control_plane.tenants.models  # noqa: F401 (the timeline's rows reference tenants)
+from control_plane.calls.store import SqlTimelineStore
+from control_plane.kit.db import create_engine, session_factory
+from media_plane.agent import CallEventRecord
 from media_plane.phrases import TIME_UP
 from switchboard.caller import Utterance, place_call
 from switchboard.phones import TwilioPhone
+from switchboard.settings import Settings
 from tests.conftest import TOKEN, PlatformProcess, make_tenant
 from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.unit.test_plans import put_on_plan
@@ -258,20 +264,32 @@ async def test_an_address_that_keeps_forging_streams_is_refused_before_any_looku
         await a_victims_call(guarded.url, victim)
 
 
-async def test_a_call_that_would_run_past_the_plans_minutes_is_told_and_ended(platform):
+async def a_call_earlier(data: Path, tenant_id: str, secs: float) -> None:
+    """A call of ``secs`` this month, in the platform's own timeline store."""
+    engine = create_engine(Settings(_env_file=None, data_dir=data).resolved_database_url)
+    now, call_id = time.time(), "call_" + uuid.uuid4().hex
+    try:
+        await SqlTimelineStore(session_factory(engine)).write([
+            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 1, "call.started",
+                            now - secs, {}),
+            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 2, "call.ended", now,
+                            {"secs": secs}),
+        ])  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+async def test_a_call_that_would_run_past_the_plans_minutes_is_told_and_ended(tmp_path):
+    # Its own platform: the earlier call goes straight into its store.
+    with PlatformProcess(tmp_path / "platform") as process:
+        await a_call_past_the_plan(process.url, process.data)
+
+
+async def a_call_past_the_plan(platform: str, data: Path) -> None:
     with httpx.Client(base_url=platform) as api:
         tenant = make_tenant(api, DOCUMENT)
         put_on_plan(api, tenant["id"], max_concurrent_calls=5, monthly_minutes=1)
-        now, earlier = time.time(), "call_" + uuid.uuid4().hex
-        used = [  # a 52 s call earlier this month: 8 s of the plan's minute left
-            {"event_id": uuid.uuid4().hex, "tenant_id": tenant["id"], "call_id": earlier,
-             "seq": 1, "kind": "call.started", "at": now - 52, "data": {}},
-            {"event_id": uuid.uuid4().hex, "tenant_id": tenant["id"], "call_id": earlier,
-             "seq": 2, "kind": "call.ended", "at": now, "data": {"secs": 52.0}},
-        ]  # fmt: skip
-    async with httpx.AsyncClient(base_url=platform) as http:
-        r = await http.post("/internal/v1/events", json=used, headers=SERVICE)
-    assert r.status_code == 204, r.text
+    await a_call_earlier(data, tenant["id"], 52)  # 8 s of the plan's minute left
     report = await place_call(
         platform, tenant["number"], [Utterance("Where can I park?")], token=TOKEN,
         tenant_id=tenant["id"], hang_up=False,

@@ -366,7 +366,6 @@ def test_absurd_tokens_are_refused_with_401_not_a_500(live_platform):
 def test_odd_bytes_in_a_token_or_link_are_refused_not_a_500(client):
     odd = {"Authorization": "Bearer caf\xe9".encode("latin-1")}
     assert client.get("/v1/tenants", headers=odd).status_code in (401, 503)
-    assert client.get("/internal/v1/tenants/t/key-terms", headers=odd).status_code == 401
     link = "/objects/tenants/t/recordings/c.wav?expires=9999999999&signature=caf%C3%A9"
     assert client.get(link).status_code == 403
 

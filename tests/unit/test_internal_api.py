@@ -3,10 +3,30 @@
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
 from switchboard.control import CONTROL_BODY_LIMITS
+from switchboard.server import create_app
 
 SERVICE = {"Authorization": "Bearer dev-service-token"}
+
+
+@pytest.fixture
+def client(settings):
+    """A control-plane process: the only kind that serves the internal API."""
+    with TestClient(create_app(settings.model_copy(update={"plane": "control"}))) as c:
+        yield c
+
+
+def test_odd_bytes_in_the_service_token_are_a_401(client):
+    odd = {"Authorization": "Bearer caf\xe9".encode("latin-1")}
+    assert client.get("/internal/v1/tenants/t/key-terms", headers=odd).status_code == 401
+
+
+def test_one_process_running_both_planes_does_not_serve_the_internal_api(settings):
+    with TestClient(create_app(settings, warm=False)) as both:
+        assert both.post("/internal/v1/events", json=[event()], headers=SERVICE).status_code == 404
+        assert not [p for p in both.app.openapi()["paths"] if p.startswith("/internal/")]
 
 
 def event(**overrides) -> dict:
