@@ -14,7 +14,7 @@ from common.slots import LocalSlots, RedisSlots
 from control_plane.api_keys.routes import router as api_keys_router
 from control_plane.calls import recordings
 from control_plane.calls.routes import router as calls_router
-from control_plane.calls.store import MongoTimelineStore, SqlTimelineStore
+from control_plane.calls.store import STORE_OUTAGES, MongoTimelineStore, SqlTimelineStore
 from control_plane.calls.writer import TimelineWriter
 from control_plane.identity.issuer import router as issuer_router
 from control_plane.identity.setup import start_identity
@@ -193,6 +193,7 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
             settings.events_stream,
             app.state.port.record_events,
             consumer=f"{socket.gethostname()}-{os.getpid()}",
+            outages=STORE_OUTAGES,
         )
         await writer.ensure_group()
         await background(stack, writer.run(), "timeline-writer")

@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure
 from sqlalchemy import func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_plane.calls.models import CallEvent, CallRecord
@@ -21,6 +22,19 @@ from control_plane.kit.pagination import PageParams, paginate
 from media_plane.agent import CallEventRecord
 
 DUPLICATE_KEY = 11000
+
+
+# What a store raises when it cannot be reached, as opposed to refusing what it was given:
+# the timeline writer waits the first out and dead-letters an event that causes the second.
+# (SQLAlchemy's OperationalError is the driver's: a lost connection, a locked database.)
+STORE_OUTAGES: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    ConnectionFailure,  # pymongo: AutoReconnect, NetworkTimeout, ServerSelectionTimeout
+    OperationalError,
+    InterfaceError,
+)
 
 
 @dataclass(frozen=True, slots=True)

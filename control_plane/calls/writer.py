@@ -5,9 +5,11 @@ and writes are keyed by event id, so a redelivered entry is a no-op. On start (a
 pass) the writer first re-reads entries it was given but never acknowledged (a crash or a
 failed write), then claims entries another consumer abandoned, then reads new ones.
 
-A store outage is retried with backoff and loses nothing. An entry that cannot be decoded,
-or that fails on its own while the rest of its batch writes fine, goes to a dead-letter
-stream (``<stream>:dead``) with the reason, so one bad entry never blocks the others.
+A store outage (the store cannot be reached: ``outages``) is retried with backoff and loses
+nothing. Any other failure is the data's: the batch is written one event at a time, and an
+event the store keeps refusing (``MAX_ENTRY_ATTEMPTS`` passes) goes to a dead-letter stream
+(``<stream>:dead``) with the reason, as does one that cannot be decoded, so one bad entry
+never holds up the events behind it, whoever's they are.
 """
 
 import asyncio
@@ -27,6 +29,7 @@ Entry = tuple[str, dict[str, str]]
 
 GROUP = "timeline-writers"
 BATCH = 200
+MAX_ENTRY_ATTEMPTS = 3
 
 
 class TimelineWriter:
@@ -40,6 +43,7 @@ class TimelineWriter:
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         max_backoff_secs: float = 5.0,
+        outages: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError),
     ):
         self._redis = redis
         self._stream = stream
@@ -49,6 +53,8 @@ class TimelineWriter:
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
         self._max_backoff = max_backoff_secs
+        self._outages = outages
+        self._refusals: dict[str, int] = {}  # entry id -> writes the store refused
 
     async def ensure_group(self) -> None:
         try:
@@ -105,26 +111,29 @@ class TimelineWriter:
             return
         try:
             await self._write([event for _, event in events])
+        except self._outages:
+            raise  # kept pending; run() waits and tries again
         except Exception:
-            if len(events) == 1:
-                raise  # nothing to tell apart: treat as an outage, keep it pending
             await self._write_one_by_one(events)
             return
         await self._redis.xack(self._stream, GROUP, *[entry_id for entry_id, _ in events])
 
     async def _write_one_by_one(self, events: list[tuple[str, CallEventRecord]]) -> None:
-        """A batch failed: find out whether the store is down or one entry is bad."""
-        failed: list[tuple[str, CallEventRecord, Exception]] = []
+        """The store refused the batch: find the events it refuses."""
         for entry_id, event in events:
             try:
                 await self._write([event])
-                await self._redis.xack(self._stream, GROUP, entry_id)
+            except self._outages:
+                raise  # the store went away part-way: what is left stays pending
             except Exception as e:
-                failed.append((entry_id, event, e))
-        if len(failed) == len(events):
-            raise RuntimeError("timeline store rejected every event; keeping them pending")
-        for entry_id, event, error in failed:
-            await self._dead_letter(entry_id, {"event_id": event.event_id}, repr(error))
+                refusals = self._refusals[entry_id] = self._refusals.get(entry_id, 0) + 1
+                if refusals >= MAX_ENTRY_ATTEMPTS:
+                    del self._refusals[entry_id]
+                    await self._dead_letter(entry_id, {"event_id": event.event_id}, repr(e))
+                # else it stays pending and is tried again on the next pass
+            else:
+                self._refusals.pop(entry_id, None)
+                await self._redis.xack(self._stream, GROUP, entry_id)
 
     async def _dead_letter(self, entry_id: str, fields: dict[str, str], reason: str) -> None:
         logger.error("timeline.dead_letter", entry_id=entry_id, reason=reason[:200])

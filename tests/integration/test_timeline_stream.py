@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from control_plane.calls.models import CallEvent
-from control_plane.calls.store import SqlTimelineStore
+from control_plane.calls.store import STORE_OUTAGES, SqlTimelineStore
 from control_plane.calls.writer import GROUP, TimelineWriter
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.migrate import upgrade
@@ -229,6 +229,45 @@ async def test_a_bad_entry_is_dead_lettered_and_does_not_block_the_rest(redis, s
     reasons = [fields["reason"] for _, fields in await redis.xrange(f"{stream}:dead")]
     assert reasons[0].startswith("undecodable") and "cannot be stored" in reasons[1]
     await stop(task)
+
+
+async def test_a_poison_event_alone_never_holds_up_another_tenants_events(
+    redis, stream, database_url
+):
+    """The real store, refusing an event on its own (its tenant does not exist): it is
+    retried a bounded number of times, dead-lettered with the reason, and the ten events
+    behind it are written, once each."""
+    await asyncio.to_thread(upgrade, database_url)
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        session.add(Tenant(id="ten_1", name="t"))
+        await session.commit()
+    timeline = SqlTimelineStore(session_factory(engine))
+    w = TimelineWriter(
+        redis, stream, timeline.write, consumer="w1", block_ms=50, outages=STORE_OUTAGES
+    )
+    await w.ensure_group()
+    poison = CallEventRecord(uuid.uuid4().hex, "ten_gone", "call_x", 1, "call.started", 1.0, {})
+    sink = RedisStreamEventSink(redis, stream)
+    await sink.publish([poison])
+    task = asyncio.create_task(w.run())
+    await asyncio.sleep(0.2)  # the writer has it, alone, before anything else arrives
+    others = [event(n, call_id="call_2") for n in range(10)]
+    await sink.publish(others)
+
+    async def settled():
+        return await redis.xlen(f"{stream}:dead") == 1 and await pending(redis, stream) == 0
+
+    try:
+        await until(settled)
+        async with session_factory(engine)() as session:
+            rows = (await session.scalars(select(CallEvent))).all()
+        assert sorted(r.id for r in rows) == sorted(e.event_id for e in others)
+        ((_, letter),) = await redis.xrange(f"{stream}:dead")
+        assert letter["event_id"] == poison.event_id and "IntegrityError" in letter["reason"]
+    finally:
+        await stop(task)
+        await engine.dispose()
 
 
 def test_the_platform_wires_media_events_through_redis_to_the_timeline_api(
