@@ -1,13 +1,15 @@
 """Per-tenant secrets (provider API keys, telephony auth tokens).
 
-Two backends behind one protocol: HashiCorp Vault KV v2 through hvac (production) and an
-encrypted file (embedded default). Values go in and, for the media plane only, come out
-through ``reveal``; the API never returns them. Secrets live under ``tenants/<tenant_id>/``.
+Two backends behind one protocol: HashiCorp Vault KV v2 through hvac (production) and
+encrypted files, one per secret (embedded default). Values go in and, for the media plane
+only, come out through ``reveal``; the API never returns them. Secrets live under
+``tenants/<tenant_id>/`` (Vault) or ``<data_dir>/secrets/<tenant_id>/`` (files).
 """
 
 import asyncio
 import json
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -47,55 +49,104 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class EncryptedFileSecretStore:
-    """One Fernet-encrypted JSON file (AES-128-CBC + HMAC-SHA256), rewritten atomically."""
+# Tenant ids and secret names as file names: the API's own shapes, nothing that could
+# climb out of the directory.
+_SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
-    def __init__(self, path: Path, key: str | bytes):
-        self._path = path
+
+class EncryptedFileSecretStore:
+    """One Fernet-encrypted file (AES-128-CBC + HMAC-SHA256) per secret, under a directory
+    per tenant, each rewritten atomically. A lookup reads and decrypts one small file, so it
+    costs the same with 10 secrets or 10,000; only the current value is kept (with its
+    version count), as a key that was replaced must not linger on disk."""
+
+    def __init__(self, root: Path, key: str | bytes, legacy: Path | None = None):
+        self._root = root
         self._fernet = Fernet(key)
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
+        if legacy is not None and legacy.exists():
+            self._split(legacy)
 
-    def _load(self) -> dict:
-        if not self._path.exists():
-            return {}
+    def _file(self, tenant_id: str, name: str = "") -> Path:
+        for part in (tenant_id, name):
+            if part and not _SAFE_PART.fullmatch(part):
+                raise ValueError(f"{part!r} cannot name a secret's file")
+        return self._root / tenant_id / f"{name}.secret" if name else self._root / tenant_id
+
+    def _read(self, path: Path) -> dict | None:
         try:
-            return json.loads(self._fernet.decrypt(self._path.read_bytes()))
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(self._fernet.decrypt(blob))
         except InvalidToken as e:
-            raise RuntimeError(f"{self._path} cannot be decrypted with this secrets key") from e
+            raise RuntimeError(f"{path} cannot be decrypted with this secrets key") from e
 
-    def _save(self, data: dict) -> None:
-        blob = self._fernet.encrypt(json.dumps(data).encode())
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".secrets-")
+    def _write(self, path: Path, entry: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = self._fernet.encrypt(json.dumps(entry).encode())
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self._path)  # readers see the old file or the new one, never half
+        os.replace(tmp, path)  # readers see the old file or the new one, never half
+
+    def _split(self, legacy: Path) -> None:
+        """The single file every secret used to share, into one file per secret (its
+        latest value and version count); the old file goes once all are written."""
+        try:
+            data = json.loads(self._fernet.decrypt(legacy.read_bytes()))
+        except InvalidToken as e:
+            raise RuntimeError(f"{legacy} cannot be decrypted with this secrets key") from e
+        for tenant_id, entries in data.items():
+            for name, entry in entries.items():
+                self._write(
+                    self._file(tenant_id, name),
+                    {
+                        "value": entry["versions"][-1],
+                        "version": len(entry["versions"]),
+                        "updated_at": entry["updated_at"],
+                    },
+                )
+        legacy.unlink()
 
     @staticmethod
     def _meta(name: str, entry: dict) -> SecretMeta:
-        return SecretMeta(name, len(entry["versions"]), datetime.fromisoformat(entry["updated_at"]))
+        return SecretMeta(name, entry["version"], datetime.fromisoformat(entry["updated_at"]))
 
     def _put(self, tenant_id: str, name: str, value: str) -> SecretMeta:
+        path = self._file(tenant_id, name)
         with self._lock:
-            data = self._load()
-            entry = data.setdefault(tenant_id, {}).setdefault(name, {"versions": []})
-            entry["versions"].append(value)
-            entry["updated_at"] = _now().isoformat()
-            self._save(data)
-            return self._meta(name, entry)
+            previous = self._read(path)
+            entry = {
+                "value": value,
+                "version": (previous["version"] if previous else 0) + 1,
+                "updated_at": _now().isoformat(),
+            }
+            self._write(path, entry)
+        return self._meta(name, entry)
 
     def _get(self, tenant_id: str, name: str) -> dict | None:
-        with self._lock:
-            return self._load().get(tenant_id, {}).get(name)
+        return self._read(self._file(tenant_id, name))
+
+    def _list(self, tenant_id: str) -> list[SecretMeta]:
+        folder = self._file(tenant_id)
+        names = sorted(p.stem for p in folder.glob("*.secret")) if folder.exists() else []
+        return [
+            self._meta(name, entry)
+            for name in names
+            if (entry := self._get(tenant_id, name)) is not None
+        ]
 
     def _delete(self, tenant_id: str, name: str) -> bool:
         with self._lock:
-            data = self._load()
-            if data.get(tenant_id, {}).pop(name, None) is None:
+            try:
+                self._file(tenant_id, name).unlink()
+            except FileNotFoundError:
                 return False
-            self._save(data)
             return True
 
     async def put(self, tenant_id: str, name: str, value: str) -> SecretMeta:
@@ -106,16 +157,14 @@ class EncryptedFileSecretStore:
         return self._meta(name, entry) if entry else None
 
     async def list(self, tenant_id: str) -> list[SecretMeta]:
-        with self._lock:
-            entries = self._load().get(tenant_id, {})
-        return [self._meta(name, entry) for name, entry in sorted(entries.items())]
+        return await asyncio.to_thread(self._list, tenant_id)
 
     async def delete(self, tenant_id: str, name: str) -> bool:
         return await asyncio.to_thread(self._delete, tenant_id, name)
 
     async def reveal(self, tenant_id: str, name: str) -> str | None:
         entry = await asyncio.to_thread(self._get, tenant_id, name)
-        return entry["versions"][-1] if entry else None
+        return entry["value"] if entry else None
 
 
 class VaultSecretStore:
@@ -215,4 +264,4 @@ def open_secret_store(
             with os.fdopen(fd, "wb") as f:
                 f.write(Fernet.generate_key())
         key = key_file.read_text().strip()
-    return EncryptedFileSecretStore(data_dir / "secrets.enc", key)
+    return EncryptedFileSecretStore(data_dir / "secrets", key, legacy=data_dir / "secrets.enc")

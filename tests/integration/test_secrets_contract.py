@@ -27,7 +27,7 @@ def store(request, tmp_path) -> Iterator[SecretStore]:
     if request.param == "encrypted-file":
         from cryptography.fernet import Fernet
 
-        yield EncryptedFileSecretStore(tmp_path / "secrets.enc", Fernet.generate_key())
+        yield EncryptedFileSecretStore(tmp_path / "secrets", Fernet.generate_key())
     elif request.param == "vault-test-server":
         with LiveServer(vault_kv2_app(token="root-token"), free_port()) as vault:
             yield VaultSecretStore(vault.url, "root-token")
@@ -76,16 +76,55 @@ async def test_missing_secrets_are_none(store, tenant):
     assert await store.reveal(tenant, "nothing") is None
 
 
-def test_the_encrypted_file_holds_no_plaintext_and_needs_its_key(tmp_path):
+def test_the_encrypted_files_hold_no_plaintext_and_need_their_key(tmp_path):
     import asyncio
 
     from cryptography.fernet import Fernet
 
-    path = tmp_path / "secrets.enc"
-    asyncio.run(EncryptedFileSecretStore(path, Fernet.generate_key()).put("t", "k", "sk-PLAIN"))
-    assert b"sk-PLAIN" not in path.read_bytes() and b'"t"' not in path.read_bytes()
+    root = tmp_path / "secrets"
+    asyncio.run(EncryptedFileSecretStore(root, Fernet.generate_key()).put("t", "k", "sk-PLAIN"))
+    (only,) = [p for p in root.rglob("*") if p.is_file()]
+    assert b"sk-PLAIN" not in only.read_bytes()
     with pytest.raises(RuntimeError, match="cannot be decrypted"):
-        asyncio.run(EncryptedFileSecretStore(path, Fernet.generate_key()).list("t"))
+        asyncio.run(EncryptedFileSecretStore(root, Fernet.generate_key()).list("t"))
+
+
+async def test_each_secret_is_its_own_file_and_a_replaced_value_is_not_kept(tmp_path):
+    from cryptography.fernet import Fernet
+
+    root = tmp_path / "secrets"
+    store = EncryptedFileSecretStore(root, Fernet.generate_key())
+    for n in range(50):
+        await store.put("ten_busy", f"key-{n}", "x" * 40)
+    first = await store.put("ten_1", "twilio", "v" * 40)
+    size = (root / "ten_1" / "twilio.secret").stat().st_size
+    for _ in range(2, 21):
+        meta = await store.put("ten_1", "twilio", "v" * 40)
+    assert (first.version, meta.version) == (1, 20)
+    # One file per secret; the twentieth version is no bigger than the first.
+    assert len(list(root.rglob("*.secret"))) == 51
+    assert (root / "ten_1" / "twilio.secret").stat().st_size == size
+    assert await store.reveal("ten_1", "twilio") == "v" * 40
+    with pytest.raises(ValueError, match="cannot name a secret"):
+        await store.reveal("../ten_1", "twilio")
+
+
+def test_the_single_file_of_earlier_versions_is_split_into_one_per_secret(tmp_path):
+    import asyncio
+    import json
+
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key()
+    legacy = tmp_path / "secrets.enc"
+    old = {
+        "ten_1": {"twilio": {"versions": ["old", "new"], "updated_at": "2026-11-30T10:00:00+00:00"}}
+    }
+    legacy.write_bytes(Fernet(key).encrypt(json.dumps(old).encode()))
+    store = EncryptedFileSecretStore(tmp_path / "secrets", key, legacy=legacy)
+    assert asyncio.run(store.reveal("ten_1", "twilio")) == "new"
+    assert asyncio.run(store.metadata("ten_1", "twilio")).version == 2
+    assert not legacy.exists()
 
 
 async def test_vault_refuses_a_wrong_token():
