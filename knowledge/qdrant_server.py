@@ -6,10 +6,14 @@ every query, scroll and delete is filtered by it here, inside the store. Each ch
 dense vector from the configured embedder (Voyage in production) and a BM25 sparse vector;
 hybrid queries fuse the two in Qdrant's query API (prefetch + RRF). BM25 is computed with
 Qdrant Edge's own BM25 (tokenizer, stemmer, hashing), so a chunk's sparse vector is the
-same in the embedded store and here, and the server applies the IDF modifier.
+same in the embedded store and here. IDF is counted over the tenant's own chunks
+(``knowledge.store.tenant_idf``, a count query per query term on the indexed
+``bm25_terms``), never the collection's: the server's IDF modifier would mix every tenant's
+statistics into each one's scores.
 """
 
 from collections.abc import Iterator
+from functools import partial
 
 import qdrant_edge as qe
 from qdrant_client import QdrantClient
@@ -21,12 +25,14 @@ from knowledge.store import (
     BM25,
     DENSE,
     RRF_K,
+    TERMS,
     Hit,
     Retrieval,
     TermsCache,
     chunk_body,
     hits,
     point_id,
+    tenant_idf,
     terms_of,
 )
 
@@ -70,6 +76,14 @@ class QdrantServerStore:
         if self._client.collection_exists(self._collection):
             vectors = self._client.get_collection(self._collection).config.params.vectors
             stored = vectors.get(DENSE) if isinstance(vectors, dict) else None
+            sparse = self._client.get_collection(self._collection).config.params.sparse_vectors
+            bm25 = (sparse or {}).get(BM25)
+            if bm25 is not None and bm25.modifier == m.Modifier.IDF:
+                raise CollectionMismatch(
+                    f"Qdrant collection {self._collection!r} weighs BM25 by IDF over every "
+                    "tenant's chunks (an earlier version's layout): set "
+                    "SWITCHBOARD_QDRANT_COLLECTION to a new collection and upload again"
+                )
             if (stored.size if stored else None) != size:
                 raise CollectionMismatch(
                     f"Qdrant collection {self._collection!r} holds dense vectors of size "
@@ -83,7 +97,7 @@ class QdrantServerStore:
             vectors_config=(
                 {DENSE: m.VectorParams(size=size, distance=m.Distance.COSINE)} if size else {}
             ),
-            sparse_vectors_config={BM25: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            sparse_vectors_config={BM25: m.SparseVectorParams()},
         )
         self._client.create_payload_index(
             self._collection,
@@ -93,6 +107,11 @@ class QdrantServerStore:
         self._client.create_payload_index(
             self._collection, "document_id", m.PayloadSchemaType.KEYWORD
         )
+        self._client.create_payload_index(
+            self._collection,
+            TERMS,
+            m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True, range=False),
+        )
 
     def _sparse(self, vector: qe.SparseVector) -> m.SparseVector:
         return m.SparseVector(indices=list(vector.indices), values=list(vector.values))
@@ -100,22 +119,21 @@ class QdrantServerStore:
     def upsert(self, tenant_id: str, document_id: str, chunks: list[Chunk]) -> None:
         bodies = [chunk_body(c.section, c.text) for c in chunks]
         dense = self._embedder.embed_documents(bodies) if self._embedder and bodies else None
+        sparse = [self._bm25.embed_document(body) for body in bodies]
         points = [
             m.PointStruct(
                 id=point_id(tenant_id, document_id, c.position),
-                vector={
-                    BM25: self._sparse(self._bm25.embed_document(body)),
-                    **({DENSE: dense[i]} if dense else {}),
-                },
+                vector={BM25: self._sparse(sparse[i]), **({DENSE: dense[i]} if dense else {})},
                 payload={
                     "tenant_id": tenant_id,
                     "document_id": document_id,
                     "section": c.section,
                     "text": c.text,
                     "position": c.position,
+                    TERMS: list(sparse[i].indices),
                 },
             )
-            for i, (c, body) in enumerate(zip(chunks, bodies, strict=True))
+            for i, c in enumerate(chunks)
         ]
         # Point ids follow the position, so the new version overwrites the old in place and
         # only the old version's extra chunks are deleted after: searches running meanwhile
@@ -138,9 +156,19 @@ class QdrantServerStore:
         )
         self._terms.forget(tenant_id)
 
+    def _count(self, tenant_id: str, term: int | None) -> int:
+        holding = (
+            () if term is None else (m.FieldCondition(key=TERMS, match=m.MatchValue(value=term)),)
+        )
+        return self._client.count(
+            self._collection, count_filter=_tenant(tenant_id, None, *holding), exact=True
+        ).count
+
     def search(self, tenant_id: str, query: str, k: int) -> list[Hit]:
         tenant = _tenant(tenant_id)
-        bm25 = self._sparse(self._bm25.embed_query(query))
+        bm25 = self._sparse(
+            tenant_idf(self._bm25.embed_query(query), partial(self._count, tenant_id))
+        )
         if self._retrieval is Retrieval.BM25 or not self._embedder:
             response = self._client.query_points(
                 self._collection, query=bm25, using=BM25, query_filter=tenant, limit=k

@@ -2,16 +2,25 @@
 
 Every point carries its tenant id in a tenant-indexed payload field, and every query is
 filtered by it inside the store: a caller of ``search`` cannot forget the filter.
+
+BM25's IDF is the tenant's own. Qdrant's IDF modifier counts every point of the shard or
+collection, so a tenant's scores moved when another tenant uploaded, and which words other
+tenants' documents hold could be read off them. So sparse vectors are stored without the
+modifier, each chunk keeps its BM25 token ids in an indexed payload field (``bm25_terms``),
+and a query's terms are weighted by IDF counted over the tenant's chunks alone (Qdrant's
+formula, ``tenant_idf``), for Qdrant Edge and a Qdrant server alike.
 """
 
 import itertools
 import json
 import logging
+import math
 import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BM25 = "bm25"
 DENSE = "dense"
+TERMS = "bm25_terms"  # payload: the chunk's BM25 token ids, for tenant-local IDF
 # Hybrid fusion: reciprocal rank fusion with the usual k. Weighting either side did better
 # on no setting tried (docs/knowledge.md).
 RRF_K = 60
@@ -63,6 +73,20 @@ class KnowledgeStore(Protocol):
     def key_terms(self, tenant_id: str) -> frozenset[str]: ...
 
     def close(self) -> None: ...
+
+
+def tenant_idf(query: qe.SparseVector, count: Callable[[int | None], int]) -> qe.SparseVector:
+    """The query's BM25 terms weighted by IDF over the tenant's chunks only: ``count(term)``
+    is how many of them hold the term, ``count(None)`` how many there are. A term none of
+    them holds is left out (it would score nothing)."""
+    chunks = count(None)
+    indices, weights = [], []
+    for term in dict.fromkeys(query.indices):
+        holding = count(term)
+        if holding:
+            indices.append(term)
+            weights.append(math.log(1 + (chunks - holding + 0.5) / (holding + 0.5)))
+    return qe.SparseVector(indices, weights)
 
 
 def point_id(tenant_id: str, document_id: str, position: int) -> str:
@@ -140,7 +164,7 @@ class EdgeKnowledgeStore:
     def _space(self) -> dict:
         """What made the stored vectors; vectors from another embedder are not comparable."""
         return {
-            "bm25": "qdrant-edge/english",
+            "bm25": "qdrant-edge/english/tenant-idf",
             "dense": self._embedder.name if self._embedder else None,
         }
 
@@ -158,7 +182,7 @@ class EdgeKnowledgeStore:
             str(path),
             qe.EdgeConfig(
                 vectors=dense,
-                sparse_vectors={BM25: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+                sparse_vectors={BM25: qe.EdgeSparseVectorParams(modifier=None)},
             ),
         )
         shard.update(
@@ -167,6 +191,11 @@ class EdgeKnowledgeStore:
             )
         )
         shard.update(qe.UpdateOperation.create_field_index("document_id", qe.KeywordIndexParams()))
+        shard.update(
+            qe.UpdateOperation.create_field_index(
+                TERMS, qe.IntegerIndexParams(lookup=True, range=False)
+            )
+        )
         return shard
 
     def _open(self, path: Path) -> qe.EdgeShard:
@@ -207,7 +236,8 @@ class EdgeKnowledgeStore:
                 [chunk_body(p.get("section", ""), p.get("text", "")) for p in payloads]
             )
             points = [
-                qe.Point(r.id, v, p) for r, v, p in zip(records, vectors, payloads, strict=True)
+                qe.Point(r.id, v, p | {TERMS: list(v[BM25].indices)})
+                for r, v, p in zip(records, vectors, payloads, strict=True)
             ]
             if points:
                 new.update(qe.UpdateOperation.upsert_points(points))
@@ -244,6 +274,7 @@ class EdgeKnowledgeStore:
                     "section": c.section,
                     "text": c.text,
                     "position": c.position,
+                    TERMS: list(v[BM25].indices),
                 },
             )
             for c, v in zip(chunks, vectors, strict=True)
@@ -287,25 +318,34 @@ class EdgeKnowledgeStore:
             self._shard.flush()
             self._terms.forget(tenant_id)
 
+    def _count(self, tenant_id: str, term: int | None) -> int:
+        holding = () if term is None else (qe.FieldCondition(TERMS, match=qe.MatchValue(term)),)
+        request = qe.CountRequest(filter=_tenant_filter(tenant_id, *holding), exact=True)
+        with self._lock:
+            return self._shard.count(request)
+
+    def _bm25_query(self, tenant_id: str, query: str) -> qe.SparseVector:
+        return tenant_idf(self._bm25.embed_query(query), partial(self._count, tenant_id))
+
     def _query(
-        self, query: str, k: int, tenant: qe.Filter
+        self, tenant_id: str, query: str, k: int, tenant: qe.Filter
     ) -> tuple[qe.Query | qe.Fusion, list[qe.Prefetch]]:
         if self._retrieval is Retrieval.BM25 or not self._embedder:
-            return qe.Query.Nearest(self._bm25.embed_query(query), using=BM25), []
+            return qe.Query.Nearest(self._bm25_query(tenant_id, query), using=BM25), []
         dense = qe.Query.Nearest(self._embedder.embed_query(query), using=DENSE)
         if self._retrieval is Retrieval.DENSE:
             return dense, []
         # Each side proposes more candidates than asked for, so fusion has room to reorder.
         sides = [
             qe.Prefetch(limit=max(4 * k, 20), query=q, filter=tenant)
-            for q in (dense, qe.Query.Nearest(self._bm25.embed_query(query), using=BM25))
+            for q in (dense, qe.Query.Nearest(self._bm25_query(tenant_id, query), using=BM25))
         ]
         # The stubs do not declare Fusion.Rrf a Fusion, which the query accepts.
         return qe.Fusion.Rrf(k=RRF_K), sides  # type: ignore[return-value]
 
     def search(self, tenant_id: str, query: str, k: int) -> list[Hit]:
         tenant = _tenant_filter(tenant_id)
-        scoring, prefetches = self._query(query, k, tenant)
+        scoring, prefetches = self._query(tenant_id, query, k, tenant)
         request = qe.QueryRequest(
             limit=k,
             query=scoring,

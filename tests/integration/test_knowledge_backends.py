@@ -94,6 +94,21 @@ def test_a_tenant_never_retrieves_another_tenants_chunks(store):
     assert "dollar" in store.key_terms("t1") and store.key_terms("t3") == frozenset()
 
 
+def test_a_tenants_scores_do_not_move_when_another_tenant_uploads(store):
+    """Shared collection statistics would let a tenant infer which words other tenants'
+    documents hold: its scores must depend on its own documents alone."""
+    store.upsert("t1", "faq", chunk_document(FAQ))
+    queries = ["whitening price", "parking spaces", "do you take visa"]
+    before = [[(h.text, h.score) for h in store.search("t1", q, 3)] for q in queries]
+    # Another tenant's documents, full of the same words, many times over.
+    for n in range(20):
+        store.upsert(
+            "t2", f"d{n}", chunk_document(f"# Whitening {n}\n\nWhitening price {n}, parking.")
+        )
+    after = [[(h.text, h.score) for h in store.search("t1", q, 3)] for q in queries]
+    assert after == before
+
+
 def test_the_answer_comes_first_with_its_section(store):
     store.upsert("t1", "faq", chunk_document(FAQ))
     [top, *_] = store.search("t1", "how much is whitening", 3)

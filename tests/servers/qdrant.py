@@ -117,7 +117,8 @@ class _Collection:
                 "optimizer_config": {"default_segment_number": 0, "flush_interval_sec": 5},
             },
             "payload_schema": {
-                name: {"data_type": "keyword", "points": 0} for name in self.indexes
+                name: {"data_type": schema.get("type", "keyword"), "points": 0}
+                for name, schema in self.indexes.items()
             },
         }
 
@@ -165,14 +166,16 @@ def qdrant_app(api_key: str) -> FastAPI:
         body = await request.json()
         schema = body["field_schema"]
         schema = {"type": schema} if isinstance(schema, str) else schema
-        if schema.get("type") != "keyword":
+        if schema.get("type") == "keyword":
+            params: Any = qe.KeywordIndexParams(is_tenant=bool(schema.get("is_tenant")))
+        elif schema.get("type") == "integer":
+            params = qe.IntegerIndexParams(
+                lookup=bool(schema.get("lookup", True)), range=bool(schema.get("range", True))
+            )
+        else:
             raise _unsupported(f"index schema {schema}")
         c = collection(name)
-        c.shard.update(
-            qe.UpdateOperation.create_field_index(
-                body["field_name"], qe.KeywordIndexParams(is_tenant=bool(schema.get("is_tenant")))
-            )
-        )
+        c.shard.update(qe.UpdateOperation.create_field_index(body["field_name"], params))
         c.indexes[body["field_name"]] = schema
         return _ok({"operation_id": 0, "status": "completed"})
 
@@ -222,6 +225,12 @@ def qdrant_app(api_key: str) -> FastAPI:
                 ]
             }
         )
+
+    @app.post("/collections/{name}/points/count")
+    async def count(name: str, request: Request) -> dict:
+        body = await request.json()
+        request_ = qe.CountRequest(filter=_filter(body.get("filter")), exact=True)
+        return _ok({"count": collection(name).shard.count(request_)})
 
     @app.post("/collections/{name}/points/scroll")
     async def scroll(name: str, request: Request) -> dict:
