@@ -140,7 +140,8 @@ async def token(
     async with session_scope(request.app.state.sessions) as session:
         user = await session.scalar(select(User).where(User.username == username))
     known = await verify_password(password, user.password_hash if user else None)
-    if not known or user is None:
+    # A disabled user is refused exactly like a wrong password: nothing tells them apart.
+    if not known or user is None or user.disabled_at is not None:
         for policy, who in attempt:
             await failures.failed(policy, who)
         logger.warning("identity.sign_in_failed")  # neither the username nor the address

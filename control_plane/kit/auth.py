@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from control_plane.api_keys import service as api_keys
+from control_plane.identity.models import User
 from control_plane.identity.tokens import IdentityUnavailable, InvalidToken, Principal
 from control_plane.kit.authenticate_first import AUTHENTICATED
 from control_plane.kit.crypto import same_secret
@@ -49,11 +50,19 @@ async def current_principal(
             raise Unauthorized("invalid or revoked API key")
         return principal
     try:
-        return await request.app.state.identity.validator.validate(token)
+        principal = await request.app.state.identity.validator.validate(token)
     except InvalidToken as e:
         raise Unauthorized(f"invalid token: {e}") from e
     except IdentityUnavailable as e:
         raise ServiceUnavailable(str(e)) from e
+    if request.app.state.identity.signing_key is not None:
+        # Our own issuer's tokens name a user of ours: one disabled or deleted since the
+        # token was signed is refused now, not when the token expires.
+        async with session_scope(request.app.state.sessions) as session:
+            user = await session.get(User, principal.subject)
+        if user is None or user.disabled_at is not None:
+            raise Unauthorized("the token's user is disabled or no longer exists")
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

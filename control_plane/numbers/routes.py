@@ -1,14 +1,17 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from control_plane.kit.auth import TenantScope
 from control_plane.kit.deps import SessionDep
-from control_plane.kit.errors import error_responses
+from control_plane.kit.errors import Forbidden, error_responses
 from control_plane.kit.pagination import Page, PageParams, page_params
 from control_plane.numbers import service
 from control_plane.numbers.schemas import NumberIn, NumberOut
 from control_plane.tenants.service import get_tenant
+
+# The secret that shows a tenant brings its own account with the provider.
+OWN_ACCOUNT_SECRET = {"twilio": "twilio_auth_token", "exotel": "exotel_api_token"}
 
 router = APIRouter(
     prefix="/v1/tenants/{tenant_id}/numbers",
@@ -24,8 +27,20 @@ router = APIRouter(
     responses=error_responses(409),
 )
 async def bind_number(
-    tenant_id: str, body: NumberIn, session: SessionDep, _: TenantScope
+    tenant_id: str, body: NumberIn, request: Request, session: SessionDep, principal: TenantScope
 ) -> NumberOut:
+    """A tenant binds numbers on its own Twilio or Exotel account (its credentials stored as
+    its secrets: the provider signs each call with them). A number on the platform's own
+    account is assigned by a platform admin: anyone could name it, so claiming it first
+    must not make it theirs."""
+    if not principal.is_platform_admin:
+        own = OWN_ACCOUNT_SECRET[body.provider]
+        if await request.app.state.secrets.metadata(tenant_id, own) is None:
+            raise Forbidden(
+                f"numbers on the platform's {body.provider} account are assigned by a platform "
+                f"admin; to bind a number on your own {body.provider} account, store its "
+                f"credentials first (secret {own!r})"
+            )
     return NumberOut.model_validate(await service.bind_number(session, tenant_id, body))
 
 

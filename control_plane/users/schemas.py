@@ -2,6 +2,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.kit.json_types import JsonBool
 from control_plane.kit.times import UtcDateTime
 
 
@@ -13,6 +14,12 @@ class UserIn(BaseModel):
     role: Literal["tenant-admin", "tenant-viewer"]
 
 
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disabled: JsonBool
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -20,4 +27,5 @@ class UserOut(BaseModel):
     username: str
     role: str
     tenant_id: str | None
+    disabled_at: UtcDateTime | None  # set: refused at sign-in, its tokens refused
     created_at: UtcDateTime

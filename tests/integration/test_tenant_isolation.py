@@ -55,6 +55,7 @@ def body_for(path: str) -> dict:
         "/v1/tenants/{tenant_id}/users": {
             "json": {"username": "intruder", "password": "password123", "role": "tenant-admin"}
         },
+        "/v1/tenants/{tenant_id}/users/{user_id}": {"json": {"disabled": True}},
     }
     assert path in bodies, f"add a request body for the new route {path}"
     return bodies[path]
@@ -67,6 +68,7 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         b = make_tenant(api, "# Parking\n\nParking is on Mill Lane.")
         admin_a = login(url, *add_user(api, a["id"], "tenant-admin"))
         viewer_b = login(url, *add_user(api, b["id"], "tenant-viewer"))
+        users_b = api.get(f"/v1/tenants/{b['id']}/users", headers=AUTH).json()["items"]
         document_b = api.get(f"/v1/tenants/{b['id']}/documents", headers=AUTH).json()["items"][0]
         api.put(f"/v1/tenants/{b['id']}/secrets/twilio", json={"value": "b's"}, headers=AUTH)
         key_b = api.post(
@@ -96,6 +98,8 @@ def test_no_tenant_route_lets_one_tenant_touch_another(live_platform):
         "key_id": key_b["id"],
         "name": "twilio",
         "e164": b["number"],
+        # B's viewer itself: were it disabled or deleted, its later requests would fail.
+        "user_id": users_b[0]["id"],
     }
     routes = [
         (path, method.upper())
