@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # the platform's packages, not this folder's scri
 from switchboard.caller import Utterance, place_call  # noqa: E402
 from switchboard.demo.run import free_port, wait_ready  # noqa: E402
 from switchboard.phones import TwilioPhone  # noqa: E402
+from tests import formats  # noqa: E402 (the hostile documents the tests send too)
 
 TOKEN = "attack-bench-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,6 +48,7 @@ SILENCE = b"\xff" * 160
 class Platform:
     def __init__(self, data: Path) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
+        self.data = data
         env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
             "SWITCHBOARD_DATA_DIR": str(data),
             "SWITCHBOARD_PORT": self.url.rsplit(":", 1)[1],
@@ -93,7 +96,7 @@ def tenant(api: httpx.Client, document: str | None = None, **plan: int) -> dict:
     if plan:
         p = api.post("/v1/plans", json={"name": uuid.uuid4().hex, **plan}, headers=AUTH).json()
         api.put(f"/v1/tenants/{t['id']}/plan", json={"plan_id": p["id"]}, headers=AUTH)
-    return {"id": t["id"], "number": number}
+    return {"id": t["id"], "number": number, "agent_id": t["agent"]["id"]}
 
 
 async def victim_latency_ms(url: str, victim: dict) -> float | None:
@@ -349,6 +352,158 @@ async def held_open(p: Platform, t: dict) -> str:
     return f"15 s of minutes left: ended by the platform, `{reason}`, {secs:.0f} s with the goodbye"
 
 
+# --- the data path ------------------------------------------------------------------------
+
+
+async def upload(http: httpx.AsyncClient, tenant_id: str, name: str, data: bytes):
+    return await http.post(
+        f"/v1/tenants/{tenant_id}/documents", files={"file": (name, data)}, headers=AUTH
+    )
+
+
+def answers(responses) -> str:
+    counts: dict[int, int] = {}
+    for r in responses:
+        counts[r.status_code] = counts.get(r.status_code, 0) + 1
+    return str(dict(sorted(counts.items())))
+
+
+async def concurrent_uploads(p: Platform, t: dict) -> str:
+    pdf = formats.heavy_pdf(3)
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=p.url, timeout=120) as http:
+        done = await asyncio.gather(
+            *(upload(http, t["attacker"]["id"], f"p{n}.pdf", pdf) for n in range(8))
+        )
+    secs = time.monotonic() - started
+    return f"answers {answers(done)} ({len(pdf) // 1024} KB each) in {secs:.1f} s"
+
+
+async def one_hostile_upload(p: Platform, t: dict, name: str, data: bytes) -> str:
+    before = p.rss_mb()
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=p.url, timeout=300) as http:
+        r = await upload(http, t["attacker"]["id"], name, data)
+    secs = time.monotonic() - started
+    detail = r.json().get("detail", r.json().get("status"))
+    return (
+        f"{r.status_code} in {secs:.1f} s: {str(detail)[:90]}; "
+        f"RSS {before:.0f} → {p.rss_mb():.0f} MB"
+    )
+
+
+async def malformed_files(p: Platform, t: dict) -> str:
+    async with httpx.AsyncClient(base_url=p.url, timeout=60) as http:
+        csv = await upload(http, t["attacker"]["id"], "faq.csv", formats.csv_long_field(200_000))
+        docx = await upload(http, t["attacker"]["id"], "bad.docx", formats.docx_malformed())
+    return f"CSV {csv.status_code}, DOCX {docx.status_code}, each with the parser's reason"
+
+
+async def search_scores(http: httpx.AsyncClient, tenant_id: str) -> list[float]:
+    r = await http.get(
+        f"/v1/tenants/{tenant_id}/knowledge/search", params={"q": "free parking"}, headers=AUTH
+    )
+    return [h["score"] for h in r.json()]
+
+
+async def cross_tenant_scores(p: Platform, t: dict) -> str:
+    async with httpx.AsyncClient(base_url=p.url, timeout=60) as http:
+        before = await search_scores(http, t["victim"]["id"])
+        words = "".join(
+            f"# Parking {n}\n\nFree parking, parking, parking {n}.\n\n" for n in range(200)
+        )
+        await upload(http, t["bystander"]["id"], "parking.md", words.encode())
+        after = await search_scores(http, t["victim"]["id"])
+    same = "identical" if before == after else f"changed {before} → {after}"
+    return f"the victim's scores before and after another tenant's 200 parking sections: {same}"
+
+
+async def refusal_ms(http: httpx.AsyncClient, number: str) -> float:
+    form = {"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": "AC" + "1" * 32,
+            "From": "+15550100999", "To": number}  # fmt: skip
+    started = time.monotonic()
+    await http.post("/twilio/voice", data=form)  # unsigned: refused
+    return (time.monotonic() - started) * 1000
+
+
+async def many_secrets(p: Platform, t: dict) -> str:
+    async with httpx.AsyncClient(base_url=p.url, timeout=60) as http:
+        before = statistics.median(
+            [await refusal_ms(http, t["victim"]["number"]) for _ in range(20)]
+        )
+        for n in range(1000):
+            await http.put(
+                f"/v1/tenants/{t['attacker']['id']}/secrets/key-{n % 50}",
+                json={"value": "x" * 40}, headers=AUTH,
+            )  # fmt: skip
+        after = statistics.median(
+            [await refusal_ms(http, t["victim"]["number"]) for _ in range(20)]
+        )
+    files = sum(1 for _ in (p.data / "secrets").rglob("*.secret"))
+    return (
+        f"an unsigned webhook's refusal, median of 20: {before:.0f} ms before, {after:.0f} ms "
+        f"after; {files} files, one per secret"
+    )
+
+
+async def internal_api(p: Platform, t: dict) -> str:
+    service = {"Authorization": "Bearer dev-service-token"}
+    async with httpx.AsyncClient(base_url=p.url) as http:
+        r = await http.get(f"/internal/v1/tenants/{t['victim']['id']}/secrets/x", headers=service)
+    return f"{r.status_code}: a process running both planes does not serve `/internal/`"
+
+
+async def claim_a_number(p: Platform, t: dict) -> str:
+    user = {
+        "username": f"u{uuid.uuid4().hex[:8]}",
+        "password": "correct horse",
+        "role": "tenant-admin",
+    }
+    token_url = "/realms/switchboard/protocol/openid-connect/token"
+    async with httpx.AsyncClient(base_url=p.url, timeout=30) as http:
+        made = await http.post(f"/v1/tenants/{t['attacker']['id']}/users", json=user, headers=AUTH)
+        form = {"grant_type": "password", "client_id": "switchboard"}
+        login = {"username": made.json()["sign_in_name"], "password": user["password"]}
+        token = (await http.post(token_url, data=form | login)).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        claim = await http.post(
+            f"/v1/tenants/{t['attacker']['id']}/numbers",
+            json={"e164": "+15550123456", "agent_id": t["attacker"]["agent_id"]},
+            headers=admin,
+        )
+        users = await http.get(f"/v1/tenants/{t['attacker']['id']}/users", headers=AUTH)
+        uid = next(u["id"] for u in users.json()["items"] if u["username"] == user["username"])
+        await http.patch(
+            f"/v1/tenants/{t['attacker']['id']}/users/{uid}", json={"disabled": True}, headers=AUTH
+        )
+        after = await http.get(f"/v1/tenants/{t['attacker']['id']}", headers=admin)
+    return (
+        f"claiming a platform-account number: {claim.status_code}; the user disabled, its "
+        f"token's next request: {after.status_code}"
+    )
+
+
+def production_settings() -> str:
+    from pydantic import ValidationError
+
+    from switchboard.settings import Settings
+
+    try:
+        Settings(
+            _env_file=None, environment="production", admin_token="x", service_token="password",
+            bootstrap_admin_password="a", tenant_outbound_allow_private=True,
+            oidc_server_url="http://keycloak:8080", secrets_key=None,
+        )  # fmt: skip
+    except ValidationError as refused:
+        named = sorted(set(re.findall(r"SWITCHBOARD_[A-Z_]+", str(refused))))
+        return f"refused at start, naming {len(named)} settings: {', '.join(named)}"
+    return "accepted"
+
+
+async def production(p: Platform, t: dict) -> str:
+    return production_settings()
+
+
 ATTACKS: list[tuple[str, Callable[[Platform, dict], Awaitable[str]]]] = [
     ("one media message of 16 MB", lambda p, t: huge_message(p, t, 16)),
     ("one of 4 MB", lambda p, t: huge_message(p, t, 4)),
@@ -365,40 +520,79 @@ ATTACKS: list[tuple[str, Callable[[Platform, dict], Awaitable[str]]]] = [
     ("a call held open past the plan's monthly minutes", held_open),
     ("a JWT header of 5,000 nested arrays; a tool schema 600 deep", absurd_inputs),
     ("1,000 forged stream upgrades from one address", forged_upgrades),
+    (
+        "8 concurrent uploads of a 9 KB PDF whose page draws a 3 MB content stream",
+        concurrent_uploads,
+    ),
+    ("that PDF alone", lambda p, t: one_hostile_upload(p, t, "draw.pdf", formats.heavy_pdf(3))),
+    (
+        "an HTML upload of 50k nested `<div>`s",
+        lambda p, t: one_hostile_upload(p, t, "deep.html", formats.nested_html(50_000)),
+    ),
+    (
+        "a DOCX whose `document.xml` inflates to 1.5 GB",
+        lambda p, t: one_hostile_upload(p, t, "bomb.docx", formats.docx_bomb(1536)),
+    ),
+    ("a CSV field of 200 KB; a DOCX with malformed XML", malformed_files),
+    (
+        "BM25 scores of a tenant's search before and after another tenant uploads",
+        cross_tenant_scores,
+    ),
+    ("1,000 secrets PUT", many_secrets),
+    ("the internal API in single-process mode, with the service token", internal_api),
+    ("a tenant admin binds a number on the platform's account; then is disabled", claim_a_number),
+    (
+        "`production`: 1-character admin token, service token `password`, bootstrap password "
+        "`a`, private tools, no public URL, Keycloak over http, no secrets key",
+        production,
+    ),
 ]
 
 
-def set_up(url: str) -> dict[str, dict]:
+def set_up(url: str, data: Path) -> dict[str, dict]:
     with httpx.Client(base_url=url, timeout=30) as api:
         return {
             "victim": tenant(api, DOCUMENT),
             "attacker": tenant(api, max_concurrent_calls=2, monthly_minutes=1000),
             "one_line": tenant(api, max_concurrent_calls=1, monthly_minutes=1000),
-            "short": short_of_minutes(api),
+            "short": short_of_minutes(api, data),
+            "bystander": tenant(api),
         }
 
 
-def short_of_minutes(api: httpx.Client) -> dict:
-    """A tenant whose plan has 15 s of this month's minutes left (a 45 s call used them)."""
+def short_of_minutes(api: httpx.Client, data: Path) -> dict:
+    """A tenant whose plan has 15 s of this month's minutes left (a 45 s call used them),
+    written straight into the platform's own timeline store."""
     t = tenant(api, max_concurrent_calls=5, monthly_minutes=1)
-    now, call_id = time.time(), "call_" + uuid.uuid4().hex
-    base = {"tenant_id": t["id"], "call_id": call_id}
-    used = [
-        base | {"event_id": uuid.uuid4().hex, "seq": 1, "kind": "call.started", "at": now - 45,
-                "data": {}},
-        base | {"event_id": uuid.uuid4().hex, "seq": 2, "kind": "call.ended", "at": now,
-                "data": {"secs": 45.0}},
-    ]  # fmt: skip
-    service = {"Authorization": "Bearer dev-service-token"}  # the internal API's (development)
-    api.post("/internal/v1/events", json=used, headers=service).raise_for_status()
+    asyncio.run(a_call_earlier(data, t["id"], 45))
     return t
+
+
+async def a_call_earlier(data: Path, tenant_id: str, secs: float) -> None:
+    import control_plane.tenants.models  # noqa: F401 (the timeline's rows reference tenants)
+    from control_plane.calls.store import SqlTimelineStore
+    from control_plane.kit.db import create_engine, session_factory
+    from media_plane.agent import CallEventRecord
+    from switchboard.settings import Settings
+
+    engine = create_engine(Settings(_env_file=None, data_dir=data).resolved_database_url)
+    now, call_id = time.time(), "call_" + uuid.uuid4().hex
+    try:
+        await SqlTimelineStore(session_factory(engine)).write([
+            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 1, "call.started",
+                            now - secs, {}),
+            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 2, "call.ended", now,
+                            {"secs": secs}),
+        ])  # fmt: skip
+    finally:
+        await engine.dispose()
 
 
 async def run() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         p = Platform(Path(tmp))
         try:
-            t = await asyncio.to_thread(set_up, p.url)
+            t = await asyncio.to_thread(set_up, p.url, p.data)
             baseline = [await victim_latency_ms(p.url, t["victim"]) for _ in range(3)]
             base = statistics.median([b for b in baseline if b is not None])
             rows = [

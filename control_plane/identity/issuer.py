@@ -25,7 +25,7 @@ from loguru import logger
 from sqlalchemy import select
 
 from common.failures import SIGN_IN_ADDRESS, SIGN_IN_USER
-from control_plane.identity.models import User
+from control_plane.identity.models import User, named, sign_in_name
 from control_plane.identity.passwords import verify_password
 from control_plane.identity.roles import tenant_group
 from control_plane.kit.db import session_scope
@@ -138,7 +138,12 @@ async def token(
         refused.headers["Retry-After"] = str(math.ceil(wait))
         return refused
     async with session_scope(request.app.state.sessions) as session:
-        user = await session.scalar(select(User).where(User.username == username))
+        name, tenant_id = named(username)
+        user = await session.scalar(
+            select(User).where(User.username == name, User.tenant_id.is_(None))
+            if tenant_id is None
+            else select(User).where(User.username == name, User.tenant_id == tenant_id)
+        )
     known = await verify_password(password, user.password_hash if user else None)
     # A disabled user is refused exactly like a wrong password: nothing tells them apart.
     if not known or user is None or user.disabled_at is not None:
@@ -157,7 +162,7 @@ async def token(
         "iat": now,
         "exp": now + ACCESS_TOKEN_SECS,
         "jti": uuid.uuid4().hex,
-        "preferred_username": user.username,
+        "preferred_username": sign_in_name(user.username, user.tenant_id),
         "realm_access": {"roles": [user.role]},
         "groups": [tenant_group(user.tenant_id)] if user.tenant_id else [],
     }

@@ -1,7 +1,8 @@
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from control_plane.identity.models import sign_in_name
 from control_plane.kit.json_types import JsonBool
 from control_plane.kit.times import UtcDateTime
 
@@ -29,3 +30,9 @@ class UserOut(BaseModel):
     tenant_id: str | None
     disabled_at: UtcDateTime | None  # set: refused at sign-in, its tokens refused
     created_at: UtcDateTime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sign_in_name(self) -> str:
+        """What the user signs in with: ``username@tenant_id``."""
+        return sign_in_name(self.username, self.tenant_id)

@@ -16,8 +16,10 @@ from control_plane.users.schemas import UserIn
 
 async def create_user(session: AsyncSession, tenant_id: str, data: UserIn) -> User:
     await get_tenant(session, tenant_id)
-    if await session.scalar(select(User).where(User.username == data.username)):
-        raise Conflict(f"username {data.username!r} is taken")
+    # Only the tenant's own names conflict (its admin sees them listed anyway).
+    mine = select(User).where(User.tenant_id == tenant_id, User.username == data.username)
+    if await session.scalar(mine):
+        raise Conflict(f"this tenant already has a user {data.username!r}")
     user = User(
         id=new_id("usr"),
         username=data.username,

@@ -22,7 +22,8 @@ from media_plane.phrases import TIME_UP
 from switchboard.caller import Utterance, place_call
 from switchboard.phones import TwilioPhone
 from switchboard.settings import Settings
-from tests.conftest import TOKEN, PlatformProcess, make_tenant
+from tests import formats
+from tests.conftest import AUTH, TOKEN, PlatformProcess, make_tenant
 from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.unit.test_plans import put_on_plan
 
@@ -166,6 +167,32 @@ async def test_malformed_fields_are_skipped_and_the_call_goes_on(platform, tenan
     assert sum(skipped.values()) == 5
     assert not [e for e in events if e["kind"] == "playback.mark"]
     assert events[-1]["data"]["reason"] == "caller_hung_up"
+
+
+async def test_a_burst_of_hostile_uploads_never_stops_another_tenants_call(platform, tenants):
+    """Eight uploads at once of a PDF that costs seconds of CPU to read (the inline path),
+    and a zip bomb: each is answered with a status a user can act on, and another tenant's
+    call, placed meanwhile, is answered from its document."""
+    attacker = tenants["attacker"]["id"]
+
+    async def send(http: httpx.AsyncClient, name: str, data: bytes) -> int:
+        r = await http.post(
+            f"/v1/tenants/{attacker}/documents", files={"file": (name, data)}, headers=AUTH
+        )
+        return r.status_code
+
+    async with httpx.AsyncClient(base_url=platform, timeout=120) as http:
+        drawing = formats.heavy_pdf(3)
+        uploads = asyncio.gather(
+            *(send(http, f"drawing{n}.pdf", drawing) for n in range(8)),
+            send(http, "bomb.docx", formats.docx_bomb(1536)),
+        )
+        await asyncio.sleep(0.5)  # the uploads are being read
+        await a_victims_call(platform, tenants["victim"])
+        statuses = await uploads
+    # Read (201), refused with the reason (422), or told to wait its turn (429): never a 5xx.
+    assert set(statuses) <= {201, 422, 429} and 429 in statuses, statuses
+    assert statuses[-1] in (422, 429)  # the bomb is never indexed
 
 
 async def test_a_burst_of_webhooks_admits_no_more_calls_than_the_plan_allows(platform):

@@ -24,7 +24,7 @@ def tenant_admin(client, tenant_id: str) -> tuple[dict, dict]:
     body = {"username": f"admin-{tenant_id}", "password": "correct horse", "role": "tenant-admin"}
     r = client.post(f"/v1/tenants/{tenant_id}/users", json=body, headers=AUTH)
     assert r.status_code == 201, r.text
-    token = sign_in(client, body["username"], body["password"]).json()["access_token"]
+    token = sign_in(client, r.json()["sign_in_name"], body["password"]).json()["access_token"]
     return r.json(), {"Authorization": f"Bearer {token}"}
 
 
@@ -71,11 +71,11 @@ def test_a_disabled_users_token_is_refused_at_once_and_so_is_its_sign_in(client)
     r = client.patch(f"{mine}/users/{user['id']}", json={"disabled": True}, headers=AUTH)
     assert r.status_code == 200 and r.json()["disabled_at"] is not None
     assert client.get(mine, headers=token).status_code == 401  # the token it already holds
-    refused = sign_in(client, user["username"], "correct horse")
+    refused = sign_in(client, user["sign_in_name"], "correct horse")
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_grant"
     # Enabled again: it signs in as before.
     client.patch(f"{mine}/users/{user['id']}", json={"disabled": False}, headers=AUTH)
-    again = sign_in(client, user["username"], "correct horse").json()["access_token"]
+    again = sign_in(client, user["sign_in_name"], "correct horse").json()["access_token"]
     assert client.get(mine, headers={"Authorization": f"Bearer {again}"}).status_code == 200
 
 
@@ -85,7 +85,7 @@ def test_a_deleted_users_token_is_refused_at_once(client):
     r = client.delete(f"/v1/tenants/{t['id']}/users/{user['id']}", headers=AUTH)
     assert r.status_code == 204
     assert client.get(f"/v1/tenants/{t['id']}", headers=token).status_code == 401
-    assert sign_in(client, user["username"], "correct horse").status_code == 401
+    assert sign_in(client, user["sign_in_name"], "correct horse").status_code == 401
 
 
 def test_a_tenant_admin_cannot_disable_another_tenants_user(client):
@@ -102,3 +102,22 @@ def test_a_tenant_admin_cannot_disable_another_tenants_user(client):
         )
         assert client.delete(path, headers=admin_a).status_code in (403, 404)
     assert client.get(f"/v1/tenants/{b['id']}", headers=token_b).status_code == 200
+
+
+def test_another_tenants_usernames_answer_nothing_different(client):
+    a, b = make_tenant(client), make_tenant(client)
+    body = {"username": "alice", "password": "correct horse", "role": "tenant-viewer"}
+    alice_a = client.post(f"/v1/tenants/{a['id']}/users", json=body, headers=AUTH)
+    # B may have an alice too: the answer is the one a name no one uses gets.
+    alice_b = client.post(f"/v1/tenants/{b['id']}/users", json=body, headers=AUTH)
+    assert (alice_a.status_code, alice_b.status_code) == (201, 201)
+    assert client.post(f"/v1/tenants/{b['id']}/users", json=body, headers=AUTH).status_code == 409
+    # Each signs in as her own tenant's user, and sees her own tenant only.
+    for alice, mine, theirs in ((alice_a, a, b), (alice_b, b, a)):
+        assert alice.json()["sign_in_name"] == f"alice@{mine['id']}"
+        token = sign_in(client, alice.json()["sign_in_name"], "correct horse").json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        assert client.get(f"/v1/tenants/{mine['id']}", headers=headers).status_code == 200
+        assert client.get(f"/v1/tenants/{theirs['id']}", headers=headers).status_code in (403, 404)
+    # A tenant's user never signs in by the bare name.
+    assert sign_in(client, "alice", "correct horse").status_code == 401

@@ -30,7 +30,7 @@ def add_user(api: httpx.Client, tenant_id: str, role: str) -> tuple[str, str]:
         headers=AUTH,
     )
     assert r.status_code == 201, r.text
-    return username, password
+    return r.json()["sign_in_name"], password
 
 
 def params_for(path: str) -> dict:
