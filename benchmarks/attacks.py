@@ -36,6 +36,7 @@ from switchboard.caller import Utterance, place_call  # noqa: E402
 from switchboard.demo.run import free_port, wait_ready  # noqa: E402
 from switchboard.phones import TwilioPhone  # noqa: E402
 from tests import formats  # noqa: E402 (the hostile documents the tests send too)
+from tests.usage import a_call_earlier  # noqa: E402
 
 TOKEN = "attack-bench-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -566,26 +567,6 @@ def short_of_minutes(api: httpx.Client, data: Path) -> dict:
     t = tenant(api, max_concurrent_calls=5, monthly_minutes=1)
     asyncio.run(a_call_earlier(data, t["id"], 45))
     return t
-
-
-async def a_call_earlier(data: Path, tenant_id: str, secs: float) -> None:
-    import control_plane.tenants.models  # noqa: F401 (the timeline's rows reference tenants)
-    from control_plane.calls.store import SqlTimelineStore
-    from control_plane.kit.db import create_engine, session_factory
-    from media_plane.agent import CallEventRecord
-    from switchboard.settings import Settings
-
-    engine = create_engine(Settings(_env_file=None, data_dir=data).resolved_database_url)
-    now, call_id = time.time(), "call_" + uuid.uuid4().hex
-    try:
-        await SqlTimelineStore(session_factory(engine)).write([
-            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 1, "call.started",
-                            now - secs, {}),
-            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 2, "call.ended", now,
-                            {"secs": secs}),
-        ])  # fmt: skip
-    finally:
-        await engine.dispose()
 
 
 async def run() -> str:

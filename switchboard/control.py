@@ -42,7 +42,8 @@ from switchboard.lifetime import background, shared_redis
 from switchboard.settings import Settings
 
 # What each route takes, at most (kit/body_limit.py); document uploads take the process's
-# ceiling, SWITCHBOARD_MAX_REQUEST_BYTES.
+# ceiling, SWITCHBOARD_MAX_REQUEST_BYTES (``control_body_limits``).
+DOCUMENT_UPLOADS = "/v1/tenants/{tenant_id}/documents"
 CONTROL_BODY_LIMITS = {
     # Service-authenticated: the media plane hands over whole call recordings.
     "/internal/v1/tenants/{tenant_id}/recordings/{call_id}": MAX_RECORDING_BYTES,
@@ -50,6 +51,14 @@ CONTROL_BODY_LIMITS = {
     "/v1/": 256 * 1024,  # JSON: an agent with all its HTTP tools' schemas is under 100 KB
     "/realms/": 16 * 1024,  # a token request's form
 }
+
+
+def control_body_limits(settings: Settings) -> dict[str, int]:
+    # A template rule: it wins over the /v1/ prefix (the prefix alone refused every upload
+    # over 256 KB, so the background worker's documents never arrived).
+    return CONTROL_BODY_LIMITS | {DOCUMENT_UPLOADS: settings.max_request_bytes}
+
+
 # Bodies under these prefixes are read only once their credentials are good.
 AUTHENTICATED_PREFIXES = {"/v1/": authenticate, "/internal/": authenticate_service}
 

@@ -63,12 +63,12 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     if control:
         from switchboard.control import (
             AUTHENTICATED_PREFIXES,
-            CONTROL_BODY_LIMITS,
             add_control_routes,
+            control_body_limits,
         )
 
         add_control_routes(app, internal=not media)
-        body_limits |= CONTROL_BODY_LIMITS
+        body_limits |= control_body_limits(settings)
         authenticated |= AUTHENTICATED_PREFIXES
     if media:
         from switchboard.media import MEDIA_BODY_LIMITS, add_media_routes

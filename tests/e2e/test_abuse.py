@@ -6,26 +6,20 @@ The attacker is a tenant with its own signed streams (its Twilio token signs the
 
 import asyncio
 import json
-import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-import control_plane.tenants.models  # noqa: F401 (the timeline's rows reference tenants)
-from control_plane.calls.store import SqlTimelineStore
-from control_plane.kit.db import create_engine, session_factory
-from media_plane.agent import CallEventRecord
 from media_plane.phrases import TIME_UP
 from switchboard.caller import Utterance, place_call
 from switchboard.phones import TwilioPhone
-from switchboard.settings import Settings
 from tests import formats
 from tests.conftest import AUTH, TOKEN, PlatformProcess, make_tenant
 from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
 from tests.unit.test_plans import put_on_plan
+from tests.usage import a_call_earlier
 
 pytestmark = pytest.mark.e2e
 
@@ -289,21 +283,6 @@ async def test_an_address_that_keeps_forging_streams_is_refused_before_any_looku
         async with websockets.connect(answer.stream_url, additional_headers=answer.headers) as ws:
             await ws.send(json.dumps(phone.stop()))
         await a_victims_call(guarded.url, victim)
-
-
-async def a_call_earlier(data: Path, tenant_id: str, secs: float) -> None:
-    """A call of ``secs`` this month, in the platform's own timeline store."""
-    engine = create_engine(Settings(_env_file=None, data_dir=data).resolved_database_url)
-    now, call_id = time.time(), "call_" + uuid.uuid4().hex
-    try:
-        await SqlTimelineStore(session_factory(engine)).write([
-            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 1, "call.started",
-                            now - secs, {}),
-            CallEventRecord(uuid.uuid4().hex, tenant_id, call_id, 2, "call.ended", now,
-                            {"secs": secs}),
-        ])  # fmt: skip
-    finally:
-        await engine.dispose()
 
 
 async def test_a_call_that_would_run_past_the_plans_minutes_is_told_and_ended(tmp_path):
