@@ -176,8 +176,9 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
         _sweep_recordings(app.state.sessions, app.state.objects, settings),
         "recording-retention",
     )
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
     app.state.ingest = (
-        RedisIngestQueue(redis, settings.knowledge_jobs) if redis else LocalIngestQueue()
+        RedisIngestQueue(redis, settings.knowledge_jobs, consumer) if redis else LocalIngestQueue()
     )
     app.state.sandbox = sandbox = Sandbox(
         Limits(
@@ -201,7 +202,7 @@ async def start_control_plane(app: FastAPI, settings: Settings, stack: AsyncExit
             redis,
             settings.events_stream,
             app.state.port.record_events,
-            consumer=f"{socket.gethostname()}-{os.getpid()}",
+            consumer=consumer,
             outages=STORE_OUTAGES,
         )
         await writer.ensure_group()

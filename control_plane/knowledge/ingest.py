@@ -36,6 +36,7 @@ from knowledge.sandbox import Parse, ParserDied
 from knowledge.store import KnowledgeStore
 
 MAX_ATTEMPTS = 3
+RECOVER_SECS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +110,28 @@ return 1
 
 
 class RedisIngestQueue:
-    """Needs a client created with ``decode_responses=True``."""
+    """Needs a client created with ``decode_responses=True``.
+
+    Each worker (``consumer``) has its own processing list and a heartbeat key that lives
+    ``alive_secs`` past its last take, longer than any job runs (the sandbox's deadline and
+    the embedding after it). Recovery takes up only the lists of workers whose heartbeat
+    has gone: with several control-plane replicas, one restarting must not take the jobs
+    another is working on."""
 
     durable = True
 
-    def __init__(self, redis: Redis, key: str):
+    def __init__(self, redis: Redis, key: str, consumer: str = "worker", alive_secs: int = 300):
         self._redis = redis
-        self._jobs, self._processing, self._dead = key, f"{key}:processing", f"{key}:dead"
+        self._key, self._jobs, self._dead = key, key, f"{key}:dead"
+        self._processing = f"{key}:processing:{consumer}"
+        self._alive = f"{key}:alive:{consumer}"
+        self._alive_ms = alive_secs * 1000
 
     async def push(self, job: Job) -> None:
         await self._redis.lpush(self._jobs, replace(job, raw="").encode())
 
     async def take(self) -> Job | None:
+        await self._redis.set(self._alive, "1", px=self._alive_ms)
         raw = await self._redis.blmove(self._jobs, self._processing, 1, "RIGHT", "LEFT")
         return Job.decode(str(raw)) if raw else None
 
@@ -149,8 +160,16 @@ class RedisIngestQueue:
         return None
 
     async def recover(self) -> None:
-        while await self._redis.eval(_RECOVER_ONE, 2, self._processing, self._jobs):
+        prefix = f"{self._key}:processing:"
+        # The one processing list of versions before per-worker lists, if it is there.
+        while await self._redis.eval(_RECOVER_ONE, 2, f"{self._key}:processing", self._jobs):
             pass
+        async for processing in self._redis.scan_iter(match=f"{prefix}*"):
+            consumer = str(processing).removeprefix(prefix)
+            if await self._redis.exists(f"{self._key}:alive:{consumer}"):
+                continue  # a live worker's jobs are its own
+            while await self._redis.eval(_RECOVER_ONE, 2, processing, self._jobs):
+                pass
 
 
 class LocalIngestQueue:
@@ -209,13 +228,19 @@ class IngestWorker:
         self._backoff = backoff_secs
 
     async def run(self) -> None:
-        """Until cancelled; an outage of Redis or the database is waited out, not fatal."""
-        recovered = False
+        """Until cancelled; an outage of Redis or the database is waited out, not fatal.
+        What a dead worker left is taken up at start and then every ``RECOVER_SECS``
+        (another replica may die while this one runs)."""
+        recovered_at: float | None = None
         while True:
             try:
-                if not recovered:
-                    await self.recover()
-                    recovered = True
+                now = time.monotonic()
+                if recovered_at is None:
+                    await self.recover()  # and, in process, what the rows say was left
+                    recovered_at = now
+                elif self._queue.durable and now - recovered_at > RECOVER_SECS:
+                    await self._queue.recover()
+                    recovered_at = now
                 job = await self._queue.take()
                 if job is not None:
                     await self.process(job)

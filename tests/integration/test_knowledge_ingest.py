@@ -39,7 +39,8 @@ def client(tmp_path, redis_url, jobs_key) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings, warm=False)) as c:
         yield c
-    Redis.from_url(redis_url).delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
+    redis = Redis.from_url(redis_url)
+    redis.delete(jobs_key, *redis.keys(f"{jobs_key}:*"))
 
 
 def upload(client, tenant_id: str, filename: str, data: bytes) -> dict:
@@ -204,23 +205,32 @@ def test_a_replacement_cut_off_by_an_outage_keeps_the_previous_version_until_rep
     assert stored(client, t["id"]) == [f"documents/{first['id']}.md"]
 
 
-async def test_a_job_a_dead_worker_left_is_taken_up_again(redis_url, jobs_key):
+async def test_a_job_a_dead_worker_left_is_taken_up_again_and_a_live_ones_is_not(
+    redis_url, jobs_key
+):
     from redis.asyncio import Redis as AsyncRedis
 
     redis = AsyncRedis.from_url(redis_url, decode_responses=True)
-    queue = RedisIngestQueue(redis, jobs_key)
+    first = RedisIngestQueue(redis, jobs_key, consumer="pod-a")
+    other = RedisIngestQueue(redis, jobs_key, consumer="pod-b")
     try:
-        await queue.push(Job("ten_1", "doc_1"))
-        taken = await queue.take()  # ... and the worker dies here, job in progress
+        await first.push(Job("ten_1", "doc_1"))
+        taken = await first.take()
         assert taken == Job("ten_1", "doc_1")
-        assert await queue.take() is None  # nothing else waits
-        await queue.recover()  # the next worker starts: the attempt it cost is counted
-        again = await queue.take()
+        # Another replica starts while pod-a works on it: the job is pod-a's.
+        await other.recover()
+        assert await other.take() is None
+        # pod-a dies: its heartbeat lapses, and the job comes back with its attempt counted.
+        await redis.delete(f"{jobs_key}:alive:pod-a")
+        await other.recover()
+        again = await other.take()
         assert again == Job("ten_1", "doc_1", attempt=2)
-        await queue.done(again)
-        assert await redis.llen(f"{jobs_key}:processing") == 0
+        await other.done(again)
+        assert await redis.llen(f"{jobs_key}:processing:pod-b") == 0
+        assert await redis.llen(f"{jobs_key}:processing:pod-a") == 0
     finally:
-        await redis.delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
+        keys = [k async for k in redis.scan_iter(match=f"{jobs_key}*")]
+        await redis.delete(*keys)
         await redis.aclose()
 
 
@@ -279,7 +289,9 @@ def test_a_restarted_worker_takes_up_what_a_killed_one_left_and_gives_up_after_t
         if with_redis:
             redis = Redis.from_url(redis_url)
             for doc, attempt in ((once, 1), (always, MAX_ATTEMPTS)):
-                redis.lpush(f"{jobs_key}:processing", Job(t["id"], doc["id"], attempt).encode())
+                redis.lpush(
+                    f"{jobs_key}:processing:killed-pod", Job(t["id"], doc["id"], attempt).encode()
+                )
     try:
         with TestClient(create_app(settings, warm=False)) as c:
             assert settled(c, t["id"], once["id"])["status"] == "ready"
@@ -293,7 +305,8 @@ def test_a_restarted_worker_takes_up_what_a_killed_one_left_and_gives_up_after_t
                 (always["id"], MAX_ATTEMPTS)
             ]
     finally:
-        Redis.from_url(redis_url).delete(jobs_key, f"{jobs_key}:processing", f"{jobs_key}:dead")
+        redis = Redis.from_url(redis_url)
+        redis.delete(jobs_key, *redis.keys(f"{jobs_key}:*"))
 
 
 async def test_the_worker_waits_out_a_queue_outage():
