@@ -14,6 +14,7 @@ out (the chunks, or the reason there are none).
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -72,6 +73,11 @@ class Sandbox:
                 raise ExtractionError(
                     f"reading the document took longer than {self.limits.wall_secs:g} s"
                 ) from None
+            except BaseException:
+                # The request went away (or this process is stopping): its reader goes too.
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                raise
             finally:
                 self._start_spare()
         return self._answer(child.returncode, out)

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from knowledge import sandbox as sandbox_module
 from knowledge.extract import MAX_INFLATED_BYTES, ExtractionError
 from knowledge.sandbox import Limits, ParserDied, Sandbox
 from tests import formats
@@ -84,5 +85,28 @@ async def test_a_reader_that_dies_is_a_parser_death_not_an_answer(monkeypatch):
     try:
         with pytest.raises(ParserDied, match=r"died while parsing the document \(signal 9\)"):
             await box.chunks("parking.md", b"# Parking\n\nOn Mill Lane.")
+    finally:
+        await box.close()
+
+
+async def test_a_read_given_up_by_its_caller_ends_its_reader(monkeypatch):
+    spawned: list[asyncio.subprocess.Process] = []
+    real = sandbox_module._spawn
+
+    async def recorded() -> asyncio.subprocess.Process:
+        spawned.append(await real())
+        return spawned[-1]
+
+    monkeypatch.setattr(sandbox_module, "_spawn", recorded)
+    box = Sandbox(Limits(cpu_secs=60, wall_secs=60))
+    try:
+        reading = asyncio.create_task(box.chunks("drawing.pdf", formats.heavy_pdf(3)))
+        await asyncio.sleep(1.0)  # the child is reading: seconds of CPU to go
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        reader = spawned[0]
+        await asyncio.wait_for(reader.wait(), 5)
+        assert reader.returncode == -9  # killed, not left to read on
     finally:
         await box.close()
