@@ -23,6 +23,7 @@ def test_every_api_route_requires_a_valid_token(client):
             key_id="k",
             name="n",
             e164="+15550100",
+            user_id="u",
         )
         r = client.request(method, url)
         assert r.status_code == 401, (method, path)
