@@ -23,7 +23,6 @@ class Full(Exception):
 
     def __init__(self, key: str, limit: int):
         super().__init__(f"all {limit} slots of {key} are held")
-        self.limit = limit
 
 
 class Slots(Protocol):

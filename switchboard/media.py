@@ -1,7 +1,6 @@
 """The media plane's part of the app: the telephony webhooks and media streams, one
 pipeline per call, and the process's metrics."""
 
-import hmac
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import Annotated
@@ -10,6 +9,7 @@ import prometheus_client
 from fastapi import FastAPI, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from control_plane.kit.crypto import same_secret
 from control_plane.kit.errors import Unauthorized, error_responses
 from media_plane.calls import CallRegistry
 from media_plane.control_plane_client import HttpControlPlane
@@ -58,9 +58,7 @@ def add_media_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/metrics", tags=["ops"], response_class=Response, responses=error_responses(401))
     async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
         # Process-wide figures only (no tenant's data), for Prometheus to scrape.
-        if token is not None and not hmac.compare_digest(
-            (authorization or "").encode(), f"Bearer {token}".encode()
-        ):
+        if token is not None and not same_secret(authorization or "", f"Bearer {token}"):
             raise Unauthorized("/metrics needs the metrics bearer token")
         return Response(prometheus_client.generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

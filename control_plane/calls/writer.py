@@ -109,17 +109,20 @@ class TimelineWriter:
                 await self._dead_letter(entry_id, fields, f"undecodable: {e}")
         if not events:
             return
-        try:
-            await self._write([event for _, event in events])
-        except self._outages:
-            raise  # kept pending; run() waits and tries again
-        except Exception:
-            await self._write_one_by_one(events)
-            return
-        await self._redis.xack(self._stream, GROUP, *[entry_id for entry_id, _ in events])
+        if len(events) > 1:
+            try:
+                await self._write([event for _, event in events])
+            except self._outages:
+                raise  # kept pending; run() waits and tries again
+            except Exception:
+                pass  # the store refused something in it: find what, one by one
+            else:
+                await self._redis.xack(self._stream, GROUP, *[entry_id for entry_id, _ in events])
+                return
+        await self._write_one_by_one(events)
 
     async def _write_one_by_one(self, events: list[tuple[str, CallEventRecord]]) -> None:
-        """The store refused the batch: find the events it refuses."""
+        """Each event on its own (a lone event, or a batch the store refused)."""
         for entry_id, event in events:
             try:
                 await self._write([event])

@@ -33,28 +33,20 @@ async def test_a_document_is_read_in_a_child_and_the_next_child_waits_ready(read
     assert spare.returncode == 0  # it read the second document and ended
 
 
-async def test_a_document_that_needs_more_cpu_than_allowed_is_stopped_with_the_reason():
-    box = Sandbox(Limits(cpu_secs=1, wall_secs=60))
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        (Limits(cpu_secs=1, wall_secs=60), "more than 1 s of CPU"),
+        (Limits(memory_mb=40, wall_secs=60), "more than 40 MB of memory"),
+        (Limits(cpu_secs=60, wall_secs=0.5), r"longer than 0\.5 s"),  # killed at the deadline
+    ],
+    ids=["cpu", "memory", "clock"],
+)
+async def test_a_document_past_a_limit_is_stopped_with_the_reason(limits, reason):
+    # Seconds of CPU and tens of MB to read, from a file of a few KB.
+    box = Sandbox(limits)
     try:
-        with pytest.raises(ExtractionError, match="more than 1 s of CPU"):
-            await box.chunks("drawing.pdf", formats.heavy_pdf(3))
-    finally:
-        await box.close()
-
-
-async def test_a_document_that_needs_more_memory_than_allowed_is_stopped_with_the_reason():
-    box = Sandbox(Limits(memory_mb=40, wall_secs=60))
-    try:
-        with pytest.raises(ExtractionError, match="more than 40 MB of memory"):
-            await box.chunks("drawing.pdf", formats.heavy_pdf(3))
-    finally:
-        await box.close()
-
-
-async def test_a_reader_past_its_deadline_is_killed():
-    box = Sandbox(Limits(cpu_secs=60, wall_secs=0.5))
-    try:
-        with pytest.raises(ExtractionError, match=r"longer than 0\.5 s"):
+        with pytest.raises(ExtractionError, match=reason):
             await box.chunks("drawing.pdf", formats.heavy_pdf(3))
     finally:
         await box.close()
