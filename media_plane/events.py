@@ -1,9 +1,13 @@
 """Where a call's timeline events go when they leave the call.
 
 Embedded mode writes them straight through the control-plane port. With Redis configured
-they are appended to a Redis stream; the control plane's timeline writer consumes it with a
-consumer group (at-least-once, idempotent by event id), so a control-plane restart or a
-timeline-store outage loses nothing: events wait in the stream.
+they are appended to their tenant's own Redis stream (``<base>:tenant:<tenant id>``, listed
+in the set ``<base>:streams``); the control plane's timeline writer reads every tenant's
+stream with a consumer group (at-least-once, idempotent by event id), so a control-plane
+restart or a timeline-store outage loses nothing: events wait in the stream. One stream per
+tenant is what makes the writer fair: it takes the same share from each tenant's stream per
+pass, so one tenant's flood waits behind its own events only, and the length bound trims
+only the flooding tenant's stream.
 """
 
 import json
@@ -16,7 +20,7 @@ from redis.typing import EncodableT, FieldT
 from media_plane.agent import CallEventRecord, ControlPlanePort
 
 FIELD = "event"
-MAX_STREAM_LEN = 1_000_000  # bound memory if no writer runs for a long time (approximate trim)
+MAX_STREAM_LEN = 1_000_000  # per tenant: bound memory if no writer runs for a long time
 
 
 class EventSink(Protocol):
@@ -40,13 +44,26 @@ def decode(fields: dict[str, str]) -> CallEventRecord:
     return CallEventRecord(**json.loads(fields[FIELD]))
 
 
+def tenant_stream(base: str, tenant_id: str) -> str:
+    return f"{base}:tenant:{tenant_id}"
+
+
+def stream_registry(base: str) -> str:
+    """The set of every tenant stream under ``base``: how the writer finds them."""
+    return f"{base}:streams"
+
+
 class RedisStreamEventSink:
-    def __init__(self, redis: Redis, stream: str):
+    def __init__(self, redis: Redis, base: str):
         self._redis = redis
-        self._stream = stream
+        self._base = base
 
     async def publish(self, events: list[CallEventRecord]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
+            # Registered before the entries are added, so the writer never misses a stream.
+            for tenant_id in dict.fromkeys(event.tenant_id for event in events):
+                pipe.sadd(stream_registry(self._base), tenant_stream(self._base, tenant_id))
             for event in events:
-                pipe.xadd(self._stream, encode(event), maxlen=MAX_STREAM_LEN, approximate=True)
+                stream = tenant_stream(self._base, event.tenant_id)
+                pipe.xadd(stream, encode(event), maxlen=MAX_STREAM_LEN, approximate=True)
             await pipe.execute()

@@ -1,5 +1,6 @@
-"""Call events through a real Redis stream to the timeline writer: at-least-once,
-idempotent, acknowledged only after the write, nothing lost to a restart or an outage."""
+"""Call events through real Redis streams (one per tenant) to the timeline writer:
+at-least-once, idempotent, acknowledged only after the write, nothing lost to a restart or
+an outage, and fair: one tenant's flood never holds up another tenant's events."""
 
 import asyncio
 import time
@@ -11,18 +12,18 @@ from sqlalchemy import select
 
 from control_plane.calls.models import CallEvent
 from control_plane.calls.store import STORE_OUTAGES, SqlTimelineStore
-from control_plane.calls.writer import GROUP, TimelineWriter
+from control_plane.calls.writer import GROUP, PER_STREAM, TimelineWriter
 from control_plane.kit.db import create_engine, session_factory
 from control_plane.kit.migrate import upgrade
 from control_plane.tenants.models import Tenant
 from media_plane.agent import CallEventRecord
-from media_plane.events import RedisStreamEventSink
+from media_plane.events import RedisStreamEventSink, stream_registry, tenant_stream
 
 
-def event(n: int, call_id: str = "call_1") -> CallEventRecord:
+def event(n: int, call_id: str = "call_1", tenant_id: str = "ten_1") -> CallEventRecord:
     return CallEventRecord(
         event_id=uuid.uuid4().hex,
-        tenant_id="ten_1",
+        tenant_id=tenant_id,
         call_id=call_id,
         seq=n,
         kind="turn.user",
@@ -35,14 +36,16 @@ class Store:
     """A timeline store that records writes by event id, and can be told to fail."""
 
     def __init__(self, fail_times: int = 0, reject: set[str] | None = None):
-        self.rows: dict[str, CallEventRecord] = {}
+        self.rows: dict[str, CallEventRecord] = {}  # in the order first written
         self.writes = 0
         self.fail_times = fail_times
         self.reject = reject or set()
         self.blocked: asyncio.Event | None = None
+        self.delay = 0.0  # seconds each write takes
 
     async def write(self, events: list[CallEventRecord]) -> None:
         self.writes += 1
+        await asyncio.sleep(self.delay)
         if self.blocked is not None:
             await self.blocked.wait()
         if self.fail_times > 0:
@@ -69,7 +72,9 @@ def stream(redis):
 @pytest.fixture(autouse=True)
 async def _cleanup(redis, stream):
     yield
-    await redis.delete(stream, f"{stream}:dead")
+    keys = [key async for key in redis.scan_iter(match=f"{stream}*")]
+    if keys:
+        await redis.delete(*keys)
 
 
 def writer(redis, stream, store, consumer="w1", **kw):
@@ -92,8 +97,13 @@ async def until(predicate, within=5.0):
     raise AssertionError("condition not reached")
 
 
-async def pending(redis, stream) -> int:
-    return (await redis.xpending(stream, GROUP))["pending"]
+async def pending(redis, base) -> int:
+    """Entries delivered to a writer and not yet acknowledged, over every tenant's stream."""
+    streams = await redis.smembers(stream_registry(base))
+    if await redis.exists(base):
+        streams.add(base)  # the single stream of earlier versions
+    groups = [await redis.xinfo_groups(s) if await redis.exists(s) else [] for s in streams]
+    return sum(group["pending"] for found in groups for group in found if group["name"] == GROUP)
 
 
 async def test_published_events_are_written_then_acknowledged(redis, stream):
@@ -185,6 +195,41 @@ async def test_another_writer_claims_entries_a_dead_one_abandoned(redis, stream)
     await stop(other)
 
 
+async def test_one_tenants_flood_never_holds_up_another_tenants_events(redis, stream):
+    """Tenant A has 5,000 events waiting and the writer is working through them when tenant
+    B's ten arrive: B's are written within a pass or two, not behind A's flood."""
+    store = Store()
+    store.delay = 0.005
+    sink = RedisStreamEventSink(redis, stream)
+    flood = [event(n, call_id="call_a", tenant_id="ten_a") for n in range(5000)]
+    for start in range(0, len(flood), 500):
+        await sink.publish(flood[start : start + 500])
+    task = asyncio.create_task(writer(redis, stream, store).run())
+
+    async def started():
+        return len(store.rows) > 0
+
+    await until(started)
+    others = [event(n, call_id="call_b", tenant_id="ten_b") for n in range(10)]
+    await sink.publish(others)
+    before = len(store.rows)
+
+    async def written():
+        return all(e.event_id in store.rows for e in others)
+
+    try:
+        await until(written, within=30)
+        meanwhile = sum(1 for e in flood if e.event_id in store.rows) - before
+        assert meanwhile <= 3 * PER_STREAM, meanwhile  # B waited a pass or two of A's
+
+        async def all_written():  # and A lost nothing
+            return len(store.rows) == len(flood) + len(others)
+
+        await until(all_written, within=30)
+    finally:
+        await stop(task)
+
+
 async def test_redelivered_events_are_written_once_in_the_real_store(redis, stream, database_url):
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
@@ -198,11 +243,12 @@ async def test_redelivered_events_are_written_once_in_the_real_store(redis, stre
     task = asyncio.create_task(w.run())
     e = event(1)
     await RedisStreamEventSink(redis, stream).publish([e, e])  # a retried publish
-    last_id = (await redis.xrevrange(stream, count=1))[0][0]
+    tenant = tenant_stream(stream, "ten_1")
+    last_id = (await redis.xrevrange(tenant, count=1))[0][0]
 
     async def settled():
-        group = (await redis.xinfo_groups(stream))[0]
-        return group["last-delivered-id"] == last_id and group["pending"] == 0
+        groups = await redis.xinfo_groups(tenant)  # none until the writer finds the stream
+        return any(g["last-delivered-id"] == last_id and g["pending"] == 0 for g in groups)
 
     await until(settled)
     async with session_factory(engine)() as session:
@@ -217,7 +263,7 @@ async def test_a_bad_entry_is_dead_lettered_and_does_not_block_the_rest(redis, s
     store = Store(reject={bad.event_id})
     w = writer(redis, stream, store)
     await w.ensure_group()
-    await redis.xadd(stream, {"not": "an event"})
+    await redis.xadd(stream, {"not": "an event"})  # in the single stream of earlier versions
     await RedisStreamEventSink(redis, stream).publish([good, bad])
     task = asyncio.create_task(w.run())
 
@@ -256,10 +302,13 @@ async def test_a_poison_event_alone_never_holds_up_another_tenants_events(
     await sink.publish(others)
 
     async def settled():
-        return await redis.xlen(f"{stream}:dead") == 1 and await pending(redis, stream) == 0
+        async with session_factory(engine)() as session:
+            written = len((await session.scalars(select(CallEvent))).all())
+        return await redis.xlen(f"{stream}:dead") == 1 and written == len(others)
 
     try:
         await until(settled)
+        await until(lambda: _zero(pending(redis, stream)))
         async with session_factory(engine)() as session:
             rows = (await session.scalars(select(CallEvent))).all()
         assert sorted(r.id for r in rows) == sorted(e.event_id for e in others)
