@@ -501,6 +501,153 @@ async def claim_a_number(p: Platform, t: dict) -> str:
     )
 
 
+async def reader_killed_every_time(p: Platform, t: dict) -> str:
+    """A background-path document whose reader is killed (SIGKILL, as the kernel's OOM
+    killer does) every time it starts; then an ordinary upload of the same tenant."""
+    owner = (await asyncio.to_thread(set_up_tenant, p.url))["id"]
+    big = ("# Notes\n\n" + "Parking is on Mill Lane behind the building. " * 8000).encode()
+    kills = 0
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=p.url, timeout=60, headers=AUTH) as http:
+        r = await upload(http, owner, "notes.md", big)
+        doc = r.json()
+        for _ in range(3000):  # 60 s at most
+            kills += kill_readers(p.proc.pid)
+            doc = (await http.get(f"/v1/tenants/{owner}/documents/{doc['id']}")).json()
+            if doc["status"] in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.02)
+        secs = time.monotonic() - started
+        after = (await upload(http, owner, "hours.md", b"# Hours\n\nOpen 9 to 5.\n")).json()
+    return (
+        f"{r.status_code}, {kills} readers killed: {doc['status']} in {secs:.1f} s "
+        f"({doc.get('error')}); the next upload: {after.get('status')}"
+    )
+
+
+def kill_readers(parent: int) -> int:
+    """SIGKILL every document reader (``python -m knowledge.sandbox``) the platform runs."""
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"knowledge.sandbox" in cmdline:
+            try:
+                os.kill(int(proc.name), 9)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+async def timeline_poison_and_flood(p: Platform, t: dict) -> str:
+    """The timeline writer's own code against the real Redis (the platform here runs
+    without it): one event the store refuses, and one tenant's 5,000 events ahead of
+    another tenant's 10."""
+    from redis.asyncio import Redis
+
+    from control_plane.calls.writer import TimelineWriter
+    from media_plane.agent import CallEventRecord
+    from media_plane.events import RedisStreamEventSink
+
+    url = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(url, decode_responses=True)
+    base = f"attacks:events:{uuid.uuid4().hex}"
+    written: list[str] = []
+
+    async def store(events: list[CallEventRecord]) -> None:
+        if any(e.kind == "poison" for e in events):
+            raise ValueError("the store refuses this event")
+        written.extend(e.event_id for e in events)
+
+    def events(tenant: str, n: int, kind: str = "turn.user") -> list[CallEventRecord]:
+        return [
+            CallEventRecord(uuid.uuid4().hex, tenant, "call_1", i, kind, time.time(), {})
+            for i in range(n)
+        ]
+
+    try:
+        await redis.ping()
+    except OSError as e:
+        return f"not measured: no Redis ({e})"
+    sink = RedisStreamEventSink(redis, base)
+    writer = TimelineWriter(redis, base, store, consumer="bench", block_ms=50)
+    flood, others = events("ten_flood", 5000), events("ten_other", 10)
+    await sink.publish(events("ten_poison", 1, "poison"))
+    for start in range(0, len(flood), 500):
+        await sink.publish(flood[start : start + 500])
+    task = asyncio.create_task(writer.run())
+    try:
+        for _ in range(1000):  # 20 s at most
+            if written:
+                break
+            await asyncio.sleep(0.02)
+        await sink.publish(others)
+        wanted = {e.event_id for e in others}
+        for _ in range(1000):
+            if wanted <= set(written):
+                break
+            await asyncio.sleep(0.02)
+        waiting = len(flood) - len(set(written) - wanted)
+        for _ in range(1000):
+            if len(written) >= len(flood) + len(others) and await redis.xlen(f"{base}:dead"):
+                break
+            await asyncio.sleep(0.02)
+        dead = await redis.xlen(f"{base}:dead")
+        return (
+            f"poison: {dead} dead-lettered with the reason; another tenant's 10 events, sent "
+            f"behind a flood of 5,000, written while {waiting:,} of the flood still waited; "
+            f"{len(set(written))} of {len(flood) + len(others)} written, once each "
+            f"({len(written) - len(set(written))} twice)"
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        keys = [key async for key in redis.scan_iter(match=f"{base}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+async def failing_provider_with_a_key(p: Platform, t: dict) -> str:
+    """A tenant's Claude key stored, its agent on Claude, which cannot be reached here: the
+    call retries, falls back to the offline engine and logs the failures. Is the key in the
+    log? (A traceback through a frame holding a key: ``tests/unit/test_cli.py``.)"""
+    key = "sk-ant-bench-" + uuid.uuid4().hex
+    async with httpx.AsyncClient(base_url=p.url, timeout=60, headers=AUTH) as http:
+        owner = await asyncio.to_thread(set_up_tenant, p.url)
+        await http.put(f"/v1/tenants/{owner['id']}/secrets/anthropic_api_key", json={"value": key})
+        agent = {"name": "a", "greeting": "Hello.", "providers": {"llm": "anthropic"}}
+        await http.put(f"/v1/tenants/{owner['id']}/agents/{owner['agent_id']}", json=agent)
+    await place_call(
+        p.url, owner["number"], [Utterance("Where can I park?")], token=TOKEN,
+        tenant_id=owner["id"],
+    )  # fmt: skip
+    p.log.flush()
+    log = (p.data / "platform.log").read_text(errors="replace")
+    failures = sum(1 for line in log.splitlines() if "Anthropic" in line and "ERROR" in line)
+    tracebacks = log.count("Traceback (most recent call last)")
+    leaked = log.count(key)
+    return f"the log: {failures} Claude failures, {tracebacks} tracebacks, the key {leaked} times"
+
+
+async def username_probing(p: Platform, t: dict) -> str:
+    async with httpx.AsyncClient(base_url=p.url, timeout=30, headers=AUTH) as http:
+        first = await asyncio.to_thread(set_up_tenant, p.url)
+        second = await asyncio.to_thread(set_up_tenant, p.url)
+        user = {"username": "alice", "password": "a long enough password", "role": "tenant-admin"}
+        mine = await http.post(f"/v1/tenants/{first['id']}/users", json=user)
+        other = await http.post(f"/v1/tenants/{second['id']}/users", json=user)
+        again = await http.post(f"/v1/tenants/{first['id']}/users", json=user)
+    return (
+        f"a name another tenant holds: {other.status_code}; the tenant's own name again: "
+        f"{again.status_code} (first: {mine.status_code})"
+    )
+
+
 def production_settings() -> str:
     from pydantic import ValidationError
 
@@ -558,6 +705,19 @@ ATTACKS: list[tuple[str, Callable[[Platform, dict], Awaitable[str]]]] = [
     ),
     ("1,000 secrets PUT", many_secrets),
     ("the internal API in single-process mode, with the service token", internal_api),
+    (
+        "a background document whose reader is killed (SIGKILL) every time it starts",
+        reader_killed_every_time,
+    ),
+    (
+        "one event the timeline store refuses; one tenant's flood of 5,000 events",
+        timeline_poison_and_flood,
+    ),
+    (
+        "a call whose Claude cannot be reached, holding its tenant's key",
+        failing_provider_with_a_key,
+    ),
+    ("creating a username another tenant holds", username_probing),
     ("a tenant admin binds a number on the platform's account; then is disabled", claim_a_number),
     (
         "`production`: 1-character admin token, service token `password`, bootstrap password "
@@ -586,7 +746,7 @@ def short_of_minutes(api: httpx.Client, data: Path) -> dict:
     return t
 
 
-async def run() -> str:
+async def run(only: str | None = None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         p = Platform(Path(tmp))
         try:
@@ -601,6 +761,8 @@ async def run() -> str:
                 "| --- | --- | --- | --- |",
             ]
             for sent, attack in ATTACKS:
+                if only and only not in sent:
+                    continue
                 stop = asyncio.Event()
                 health = asyncio.create_task(healthz_p99(p.url, stop))
                 victim = asyncio.create_task(victim_latency_ms(p.url, t["victim"]))
@@ -622,9 +784,11 @@ async def run() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-doc", action="store_true")
-    table = asyncio.run(run())
+    parser.add_argument("--only", help="run the attacks whose row contains this text")
+    args = parser.parse_args()
+    table = asyncio.run(run(args.only))
     print(table)
-    if parser.parse_args().write_doc:
+    if args.write_doc and not args.only:
         doc = DOC.read_text()
         head, _, rest = doc.partition(BEGIN)
         _, _, tail = rest.partition(END)

@@ -16,7 +16,7 @@ from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, RedisStreamEventSink
 from media_plane.providers import vad
 from media_plane.providers.calibration import calibrate_recogniser
-from media_plane.providers.factory import ready_agent
+from media_plane.providers.factory import import_cloud_sdks, ready_agent
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_tts import VOICES, load_voice
 from media_plane.providers.recogniser import RECOGNISER
@@ -28,13 +28,14 @@ from switchboard.settings import Settings
 
 
 def warm_models(settings: Settings) -> None:
-    """Load the models before the first call rather than during it: the VAD every call
-    uses and, unless this process is set to load them on demand, the offline providers'
-    (~250 MB; on demand, an agent on them loads them when its first call's webhook
-    arrives)."""
+    """Load the models before the first call rather than during it: the cloud providers'
+    SDKs, the VAD every call uses and, unless this process is set to load them on demand,
+    the offline providers' (~250 MB; on demand, an agent on them loads them when its first
+    call's webhook arrives)."""
     # Pipecat's LLM base class imports its context adapter (and the OpenAI SDK behind it)
     # on first construction: ~0.8 s that would otherwise delay the first call's greeting.
     OfflineDialogueEngine()
+    import_cloud_sdks()
     vad.warm_up()
     if settings.warm_offline_models:
         for voice in VOICES:

@@ -1,6 +1,7 @@
 """Agent config -> Pipecat services. Cloud providers plug in here, one branch per role."""
 
 import asyncio
+import importlib
 from pathlib import Path
 
 from pipecat.services.llm_service import LLMService
@@ -66,6 +67,26 @@ def make_stt(
     if choice == "deepgram":
         return _deepgram(agent, credentials)
     raise UnknownProvider(f"unknown STT provider {choice!r}")
+
+
+# The cloud providers' SDKs, imported where they are built so a process that never builds
+# one never loads it; a media process imports them all at start (``import_cloud_sdks``),
+# because an import is synchronous: the first Claude call of a process stalled every other
+# call's audio ~1.5 s while ``anthropic`` loaded (benchmarks/attacks.py).
+CLOUD_SDKS = (
+    "anthropic",
+    "pipecat.services.anthropic.llm",
+    "pipecat.services.deepgram.stt",
+    "pipecat.services.cartesia.tts",
+    "pipecat.services.sarvam.tts",
+    "media_plane.providers.openai_llm",
+)
+
+
+def import_cloud_sdks() -> None:
+    """~1 s and ~60 MB, once per process, before it takes calls."""
+    for module in CLOUD_SDKS:
+        importlib.import_module(module)
 
 
 def _deepgram(agent: AgentConfig, credentials: Credentials) -> STTService:

@@ -86,3 +86,37 @@ def test_deepgram_listens_as_the_agent_says():
     assert settings.keyterm == ["Sunrise Dental"]
     hindi = agent(providers={"stt": "deepgram"}, language="hi-IN")
     assert make_stt(hindi, frozenset(), keys)._settings.language == "hi"
+
+
+def test_a_media_process_has_every_cloud_sdk_loaded_before_its_first_call():
+    """An import runs on the event loop: a provider module first imported during a call
+    stalls every call in the process (``anthropic``: ~1.5 s). Every module the factory
+    imports where it builds a provider must be loaded by ``import_cloud_sdks``, checked in a
+    fresh interpreter so nothing this test process imported earlier can hide one."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from media_plane.providers import factory
+
+    tree = ast.parse(Path(factory.__file__).read_text())
+    lazy = sorted(
+        {
+            node.module
+            for function in ast.walk(tree)
+            if isinstance(function, ast.FunctionDef)
+            for node in ast.walk(function)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+    )
+    assert "anthropic" in lazy  # the walk finds the factory's deferred imports
+    check = (
+        "import sys\n"
+        "from media_plane.providers.factory import import_cloud_sdks\n"
+        "import_cloud_sdks()\n"
+        f"missing = [m for m in {lazy!r} if m not in sys.modules]\n"
+        "assert not missing, missing\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
