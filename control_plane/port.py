@@ -82,9 +82,13 @@ class LocalControlPlane:
         await self._objects.put(tenant_id, name, wav, "audio/wav")
         return name
 
-    async def admission(self, tenant_id: str, live_calls: int) -> Admission:
+    async def admission(self, tenant_id: str) -> Admission:
         async with session_scope(self._sessions) as session:
-            return await plans.admission(session, self._timeline, tenant_id, live_calls)
+            plan = await plans.tenant_plan(session, tenant_id)
+        # The plan's connection is given back before the timeline store takes its own: a
+        # burst of webhooks holding one connection each while waiting for a second would
+        # use the pool up and wait on itself (20 at once did, for the pool's 30 s).
+        return await plans.admission(plan, self._timeline, tenant_id)
 
     async def secret(self, tenant_id: str, name: str) -> str | None:
         return await self._secrets.reveal(tenant_id, name)

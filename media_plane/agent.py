@@ -27,6 +27,12 @@ class AgentConfig:
     telephony: str = "twilio"  # the provider the called number is bound to
 
 
+def agent_from_dict(data: dict) -> AgentConfig:
+    """An agent from its JSON form (the internal API's, the call ledger's)."""
+    tuples = {"tools": tuple(data["tools"]), "http_tools": tuple(data["http_tools"])}
+    return AgentConfig(**data | tuples)
+
+
 @dataclass(frozen=True, slots=True)
 class CallEventRecord:
     event_id: str
@@ -42,8 +48,10 @@ class CallEventRecord:
 class Admission:
     """Whether a new call may start, and for how long it may run."""
 
-    refusal: str | None = None  # None: admit; else why not (the tenant's plan quotas)
+    refusal: str | None = None  # None: admit; else why not (the tenant's monthly minutes)
     max_secs: float | None = None  # the plan's limit: its longest call, its minutes left
+    # The plan's concurrent calls (None: no limit), held fleet-wide by the call ledger.
+    max_concurrent_calls: int | None = None
 
 
 class ControlPlaneUnavailable(RuntimeError):
@@ -73,7 +81,7 @@ class ControlPlanePort(Protocol):
         """Keep a finished call's recording; returns its object name."""
         ...
 
-    async def admission(self, tenant_id: str, live_calls: int) -> Admission:
+    async def admission(self, tenant_id: str) -> Admission:
         """Whether a new call is admitted under the tenant's plan, and for how long."""
         ...
 

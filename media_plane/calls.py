@@ -1,34 +1,40 @@
 """Call lifecycle: calls announced by a webhook, live calls, their timeline events.
 
-The registry is in-process, the embedded default for coordination. Its contract (claim a
-call id once, count live calls, remember a call's outcome until the provider's follow-up
-request) is what a Redis-backed registry will keep when pods multiply.
+The registry holds this process's own calls; what the fleet must agree on is in the call
+ledger (``media_plane/ledger.py``): in-process by default, in Redis for many processes.
 """
 
 import asyncio
 import secrets
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from loguru import logger
 
+from media_plane import metrics
 from media_plane.agent import AgentConfig, CallEventRecord
 from media_plane.audio_meter import InboundAudioMeter
 from media_plane.breakers import CallProviders
 from media_plane.events import EventSink
 from media_plane.http_tools import ToolAccess
+from media_plane.ledger import (
+    HEARTBEAT_SECS,
+    PENDING_TTL_SECS,
+    Announced,
+    CallLedger,
+    LedgerUnavailable,
+    LocalLedger,
+)
 from media_plane.providers.credentials import Credentials
 from media_plane.recording import CallRecorder
 
-PENDING_TTL_SECS = 60.0  # a provider opens the stream within seconds of the webhook
-OUTCOME_TTL_SECS = 300.0
 # A call's timeline is bounded: a long, busy call writes ~5 events a turn (a turn every
 # ~10 s: ~2,000 an hour). Past the budget, events are counted by kind, not stored, and the
 # counts go on ``call.ended``; the call's own lifecycle (``call.*``) is always stored.
 MAX_TIMELINE_EVENTS = 5000
 EVENT_BATCH = 200  # events written at once (one request to a separate control plane)
+STREAM_GRACE_SECS = 10.0  # a draining process waits this long for an announced call's stream
 
 
 def new_call_id() -> str:
@@ -69,6 +75,28 @@ class Call:
     @property
     def tenant_id(self) -> str:
         return self.agent.tenant_id
+
+    @classmethod
+    def of(cls, announced: Announced) -> "Call":
+        return cls(
+            call_id=announced.call_id,
+            provider_call_sid=announced.provider_call_sid,
+            agent=announced.agent,
+            number=announced.number,
+            provider_account=announced.provider_account,
+            max_secs=announced.max_secs,
+        )
+
+    @property
+    def announced(self) -> Announced:
+        return Announced(
+            self.call_id,
+            self.provider_call_sid,
+            self.agent,
+            self.number,
+            self.provider_account,
+            self.max_secs,
+        )
 
     def record(self, kind: str, **data: object) -> None:
         """Append an event to the call's timeline (written in order by the call's writer)."""
@@ -116,90 +144,100 @@ class Call:
 
 
 class CallRegistry:
-    def __init__(self) -> None:
-        self._pending: dict[str, tuple[float, Call]] = {}
+    """This process's calls: those it announced (made ready while their stream opens) and
+    those it runs. What must hold across the fleet (a call announced and claimed once, a
+    tenant's lines, the live-call gauge, a call's outcome) is the ledger's."""
+
+    def __init__(self, ledger: CallLedger | None = None, capacity: int = 30) -> None:
+        self.ledger: CallLedger = ledger or LocalLedger()
+        self.capacity = capacity  # what the process is sized for: reported, not enforced
+        self.last_finished = float("-inf")  # when its last call ended (monotonic)
+        metrics.CAPACITY.set(capacity)
+        metrics.HEADROOM.set(capacity)
+        self._preparing: dict[str, tuple[float, Call]] = {}  # announced here, no stream yet
         self._live: dict[str, Call] = {}
-        self._finished: dict[str, tuple[float, Call]] = {}
-        self._by_provider_sid: dict[str, str] = {}
-        self._finished_by_provider_sid: dict[str, str] = {}
-        self._admitting: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    def admission_lock(self, tenant_id: str) -> asyncio.Lock:
-        """Held while a tenant's new call is checked against its plan and announced."""
-        return self._admitting[tenant_id]
-
-    def announce(
-        self, provider_call_sid: str, agent: AgentConfig, number: str | None = None
-    ) -> Call:
-        """A webhook announced a call. Provider retries get the same call, never a second."""
+    def preparing(self, call: Call) -> None:
+        """Keep the call this process announced while its stream opens (here, or anywhere
+        the proxy sends it: then its owner makes it ready again)."""
         self._expire()
-        existing = self._by_provider_sid.get(provider_call_sid)
-        if existing and existing in self._pending:
-            return self._pending[existing][1]
-        call = Call(
-            call_id=new_call_id(), provider_call_sid=provider_call_sid, agent=agent, number=number
-        )
-        self._pending[call.call_id] = (time.monotonic(), call)
-        self._by_provider_sid[provider_call_sid] = call.call_id
-        return call
+        self._preparing[call.call_id] = (time.monotonic(), call)
 
-    def announced(self, provider_call_sid: str) -> Call | None:
-        """The pending call a webhook already announced for this provider call, if any."""
-        call_id = self._by_provider_sid.get(provider_call_sid)
-        entry = self._pending.get(call_id) if call_id else None
-        return entry[1] if entry else None
-
-    def pending(self, call_id: str) -> Call | None:
+    async def pending(self, call_id: str) -> Announced | None:
         """The announced call whose stream has not opened yet, if any (not claiming it)."""
-        self._expire()
-        entry = self._pending.get(call_id)
-        return entry[1] if entry else None
+        return await self.ledger.pending(call_id)
 
-    def claim(self, call_id: str) -> Call | None:
-        """The stream for an announced call opened. Each call id is claimed once."""
-        self._expire()
-        entry = self._pending.pop(call_id, None)
-        if entry is None:
+    async def claim(self, call_id: str, tenant_id: str) -> Call | None:
+        """The stream for an announced call opened here. Each call is claimed once,
+        fleet-wide; a call announced by another process is made ready here."""
+        announced = await self.ledger.claim(call_id, tenant_id)
+        if announced is None:
             return None
-        call = entry[1]
+        entry = self._preparing.pop(call_id, None)
+        call = entry[1] if entry else Call.of(announced)
         self._live[call_id] = call
+        self._count()
         return call
 
-    def finish(self, call: Call) -> None:
-        self._live.pop(call.call_id, None)
-        self._by_provider_sid.pop(call.provider_call_sid, None)
-        self._finished[call.call_id] = (time.monotonic(), call)
-        self._finished_by_provider_sid[call.provider_call_sid] = call.call_id
+    async def finish(self, call: Call) -> None:
+        """The call ended: its line, its place on the gauge and its outcome are the
+        ledger's to settle, once, whichever of its ends comes first."""
+        if self._live.pop(call.call_id, None) is None:
+            return
+        self.last_finished = time.monotonic()
+        self._count()
+        try:
+            await self.ledger.finish(call.announced, call.transfer_to)
+        except LedgerUnavailable:
+            # Its line and gauge entry expire with their lease; only a transfer's follow-up
+            # (the provider asking whom to dial) is lost, and it hangs up.
+            logger.bind(tenant_id=call.tenant_id, call_id=call.call_id).exception(
+                "call.ledger_unavailable"
+            )
 
-    def finished(self, call_id: str) -> Call | None:
-        self._expire()
-        entry = self._finished.get(call_id)
-        return entry[1] if entry else None
-
-    def finished_for(self, provider_call_sid: str) -> Call | None:
-        """The ended call the provider knows by this id (a provider's follow-up request
-        that, like Exotel's, names the call only by its own id)."""
-        call_id = self._finished_by_provider_sid.get(provider_call_sid)
-        return self.finished(call_id) if call_id else None
-
-    def active_for(self, tenant_id: str) -> int:
-        """The tenant's calls announced or under way (what a concurrency quota counts)."""
-        self._expire()
-        pending = sum(1 for _, call in self._pending.values() if call.tenant_id == tenant_id)
-        return pending + sum(1 for call in self._live.values() if call.tenant_id == tenant_id)
+    async def keep_leases(self) -> None:
+        """For the process's life: renew its live calls' leases (so they stay on the gauge
+        and hold their tenant's lines however long they run) and reap the entries of
+        processes that died."""
+        while True:
+            try:
+                await self.ledger.renew((c.tenant_id, c.call_id) for c in self._live.values())
+                await self.ledger.reap()
+                metrics.FLEET_LIVE_CALLS.set(await self.ledger.live_count())
+            except LedgerUnavailable:
+                logger.warning("calls.leases_not_renewed", live=len(self._live))
+            self._expire()
+            await asyncio.sleep(HEARTBEAT_SECS)
 
     @property
     def live_count(self) -> int:
         return len(self._live)
 
+    def _count(self) -> None:
+        metrics.LIVE_CALLS.set(len(self._live))
+        metrics.HEADROOM.set(max(0, self.capacity - len(self._live)))
+
+    async def drained(self) -> bool:
+        """No call runs here, and none this process announced in the last few seconds can
+        still open its stream here. (A provider opens it within a second or two; one that
+        comes later finds the process gone and is claimed by another from the ledger.)"""
+        self._expire()
+        if self._live:
+            return False
+        now = time.monotonic()
+        for call_id, (at, _) in list(self._preparing.items()):
+            try:
+                if now - at < STREAM_GRACE_SECS and await self.ledger.pending(call_id):
+                    return False
+            except LedgerUnavailable:
+                return False
+            del self._preparing[call_id]
+        return True
+
     def _expire(self) -> None:
         now = time.monotonic()
-        for call_id, (at, call) in list(self._pending.items()):
+        for call_id, (at, call) in list(self._preparing.items()):
             if now - at > PENDING_TTL_SECS:
-                del self._pending[call_id]
-                self._by_provider_sid.pop(call.provider_call_sid, None)
-        for call_id, (at, call) in list(self._finished.items()):
-            if now - at > OUTCOME_TTL_SECS:
-                del self._finished[call_id]
-                if self._finished_by_provider_sid.get(call.provider_call_sid) == call_id:
-                    del self._finished_by_provider_sid[call.provider_call_sid]
+                del self._preparing[call_id]
+                if call.prepared is not None:
+                    call.prepared.cancel()

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from functools import partial
 from typing import Generic, TypeVar
 from urllib.parse import quote
 
@@ -20,7 +21,13 @@ from loguru import logger
 from redis.asyncio import Redis
 
 from knowledge.hits import Hit
-from media_plane.agent import Admission, AgentConfig, CallEventRecord, ControlPlaneUnavailable
+from media_plane.agent import (
+    Admission,
+    AgentConfig,
+    CallEventRecord,
+    ControlPlaneUnavailable,
+    agent_from_dict,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -120,9 +127,7 @@ class HttpControlPlane:
             agent = None
         else:
             response.raise_for_status()
-            data = response.json()
-            tuples = {"tools": tuple(data["tools"]), "http_tools": tuple(data["http_tools"])}
-            agent = AgentConfig(**data | tuples)
+            agent = agent_from_dict(response.json())
         self.cache.put_agent(e164, agent)
         return agent
 
@@ -158,11 +163,9 @@ class HttpControlPlane:
             return frozenset()
         return frozenset(response.json())
 
-    async def admission(self, tenant_id: str, live_calls: int) -> Admission:
+    async def admission(self, tenant_id: str) -> Admission:
         try:
-            response = await self._request(
-                "GET", f"/tenants/{quote(tenant_id)}/admission", params={"live_calls": live_calls}
-            )
+            response = await self._request("GET", f"/tenants/{quote(tenant_id)}/admission")
         except ControlPlaneUnavailable:
             # Quotas are billing; a caller of a known number is not turned away because
             # the control plane is briefly down. Logged so the gap can be accounted for.
@@ -236,7 +239,7 @@ class HttpControlPlane:
                         if message.get("type") != "message":
                             continue
                         tenant_id = str(message["data"])
-                        self.secrets.drop(lambda key, _, t=tenant_id: key[0] == t)
+                        self.secrets.drop(partial(_of_tenant, tenant_id))
                         for number in self.cache.drop_tenant(tenant_id):
                             task = asyncio.create_task(self._refresh(number, on_changed))
                             refreshing.add(task)  # held until done: tasks are weakly kept
@@ -247,3 +250,7 @@ class HttpControlPlane:
                 logger.warning("control_plane.changes_unavailable", error=repr(e))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+
+def _of_tenant(tenant_id: str, key: tuple[str, str], _value: object) -> bool:
+    return key[0] == tenant_id

@@ -14,6 +14,8 @@ not work on 8 kHz input (pipecat issue 3844).
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import cast
 
 from fastapi import WebSocket
 from loguru import logger
@@ -37,6 +39,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.services.llm_service import LLMService
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketClient,
     FastAPIWebsocketInputTransport,
@@ -50,6 +53,7 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from media_plane import metrics
 from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
 from media_plane.latency import TurnLatency
@@ -232,6 +236,13 @@ def _record_failover(call: Call, role: str, provider: str, switcher: ServiceSwit
         _log_fallback(call, role, provider, "failed")
 
 
+def turn_latency(call: Call, **latency: object) -> None:
+    """An answered turn's latency: on the call's timeline, and in the process's histogram."""
+    call.record("turn.latency", **latency)
+    secs = float(latency["speech_end_to_audio_ms"]) / 1000  # type: ignore[arg-type]
+    metrics.TURN_SECONDS.labels(metrics.tenant(call.tenant_id)).observe(secs)
+
+
 def build_call_worker(
     call: Call,
     websocket: WebSocket,
@@ -257,7 +268,7 @@ def build_call_worker(
     llm, models = _role(call, "llm", prepared)
     tts, _ = _role(call, "tts", prepared)
     reply = ReplyInFlight()  # what the voice is saying, to say again if its line drops
-    register_tools(llm, call, port, prepared.tools)
+    register_tools(cast("LLMService | LLMSwitcher", llm), call, port, prepared.tools)
     if agent.record_calls:
         call.recorder = CallRecorder(CALL_SAMPLE_RATE)
 
@@ -289,7 +300,7 @@ def build_call_worker(
             tts,
             PlaybackMarks(line.mark, reply),
             transport.output(),
-            TurnLatency(lambda **latency: call.record("turn.latency", **latency)),
+            TurnLatency(partial(turn_latency, call)),
             *recording,  # after the output: it hears the caller and what was actually sent
             aggregators.assistant(),
         ]

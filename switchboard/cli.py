@@ -81,20 +81,50 @@ def configure_logging(level: str, sink: Any = sys.stderr) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    import uvicorn
-
+    from switchboard.serve import serve
     from switchboard.server import SERVER_LIMITS, create_app
     from switchboard.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=args.host or settings.host,
         port=args.port or settings.port,
-        log_level="warning",
+        drain_secs=settings.drain_secs,
         **SERVER_LIMITS,
     )
+
+
+def cmd_fleet(args: argparse.Namespace) -> None:
+    """The fleet on this machine until Ctrl-C: Redis must be running (SWITCHBOARD_REDIS_URL,
+    default the local one) and nginx installed."""
+    import signal
+
+    from switchboard.fleet import Fleet
+    from switchboard.settings import get_settings
+
+    settings = get_settings()
+    redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    data = settings.data_dir.resolve() / "fleet"
+    print(f"starting the control plane and {args.media_processes} media processes ...")
+    fleet = Fleet(data, media_processes=args.media_processes, redis_url=redis_url, port=args.port)
+    print(f"the fleet is up at {fleet.url} (nginx), Redis {redis_url}; logs in {data}")
+    for n, process in enumerate(fleet.media, 1):
+        print(f"  media-{n}: {process.url}  (pid {process.proc.pid})")
+    print("Ctrl-C stops it (media processes drain their calls first)")
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        print("stopping: media processes finish their calls ...")
+    finally:
+        fleet.stop(timeout=settings.drain_secs + 10)
 
 
 def cmd_tenant_create(args: argparse.Namespace) -> None:
@@ -249,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host")
     up.add_argument("--port", type=int)
     up.set_defaults(func=cmd_up)
+
+    fleet = sub.add_parser(
+        "fleet", help="the platform as a fleet: a control plane, N media processes, nginx, Redis"
+    )
+    fleet.add_argument("--media-processes", type=int, default=2)
+    fleet.add_argument("--port", type=int, default=8080, help="where nginx listens")
+    fleet.set_defaults(func=cmd_fleet)
 
     demo = sub.add_parser("demo", help="start the platform, set up a tenant, place a call")
     demo.add_argument("--port", type=int)

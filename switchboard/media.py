@@ -11,9 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from control_plane.kit.crypto import same_secret
 from control_plane.kit.errors import Unauthorized, error_responses
+from media_plane import metrics
 from media_plane.calls import CallRegistry
 from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, RedisStreamEventSink
+from media_plane.ledger import LocalLedger, RedisLedger
 from media_plane.providers import vad
 from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.factory import import_cloud_sdks, ready_agent
@@ -68,7 +70,13 @@ async def start_media_plane(
     app: FastAPI, settings: Settings, stack: AsyncExitStack, warm: bool
 ) -> None:
     """Calls: the telephony webhooks and media streams, one pipeline per call."""
-    app.state.calls = CallRegistry()
+    redis = shared_redis(app, settings, stack)
+    # What the fleet must agree on about calls: in Redis when there is one (many media
+    # processes), else in this process.
+    ledger = RedisLedger(redis, settings.calls_prefix) if redis is not None else LocalLedger()
+    app.state.calls = calls = CallRegistry(ledger, settings.call_capacity)
+    metrics.label_tenants(t.strip() for t in settings.metrics_tenants.split(",") if t.strip())
+    await background(stack, calls.keep_leases(), "call-leases")
     app.state.announcements = Announcements()  # Exotel calls the platform cannot take
     if settings.plane == "media":
         port = HttpControlPlane(
@@ -76,7 +84,6 @@ async def start_media_plane(
         )
         stack.push_async_callback(port.aclose)
         app.state.port = port
-    redis = shared_redis(app, settings, stack)
     if redis is not None:
         app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
         if settings.plane == "media":

@@ -13,7 +13,12 @@ from loguru import logger
 from common.failures import open_failures
 from control_plane.kit.authenticate_first import AuthenticateFirst, Authenticator
 from control_plane.kit.body_limit import BodySizeLimit
-from control_plane.kit.errors import document_body_limit, install_error_handlers
+from control_plane.kit.errors import (
+    ServiceUnavailable,
+    document_body_limit,
+    error_responses,
+    install_error_handlers,
+)
 from media_plane.telephony.stream_guard import MAX_MESSAGE_BYTES
 from switchboard.lifetime import shared_redis
 from switchboard.settings import Settings, get_settings
@@ -80,11 +85,21 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     )
     app.add_middleware(AuthenticateFirst, by_prefix=authenticated)  # outermost: first
 
+    app.state.draining = False  # set by SIGTERM (switchboard/serve.py): no new calls
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, object]:
+        """Liveness: the process answers (a draining one too: its calls go on)."""
         health: dict[str, object] = {"status": "ok", "plane": settings.plane}
         if media:
             health["live_calls"] = app.state.calls.live_count
         return health
+
+    @app.get("/readyz", tags=["ops"], responses=error_responses(503))
+    async def readyz() -> dict[str, object]:
+        """Readiness: whether to send this process new calls (no while it drains)."""
+        if app.state.draining:
+            raise ServiceUnavailable("draining: finishing its calls, taking no new ones")
+        return {"status": "ready", "plane": settings.plane}
 
     return app

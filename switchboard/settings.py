@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     # Set: call events travel through a Redis stream to the control plane's timeline writer.
     redis_url: str | None = None
     events_stream: str = "switchboard:call-events"
+    # Set with Redis: the call ledger's keys (media_plane/ledger.py); `<prefix>:live` is the
+    # live-call gauge KEDA's Redis scaler counts.
+    calls_prefix: str = "switchboard:calls"
+    # Calls one media process is sized for (its calls per core, docs/performance.md, times
+    # its cores): /metrics reports the headroom left; KEDA's target per pod derives from it.
+    call_capacity: int = Field(default=30, ge=1)
+    # Tenants whose /metrics series carry their id, comma-separated; the rest are `other`.
+    metrics_tenants: str = ""
+    # SIGTERM drains a media process: no new calls, live ones run to their end, at most
+    # this long (a call's own limit is SWITCHBOARD_MAX_CALL_MINUTES); then it exits.
+    drain_secs: float = Field(default=3600.0, ge=0)
     # Call timelines. Set: MongoDB (motor). Unset: tables in the relational store.
     mongodb_url: str | None = None
     mongodb_database: str = "switchboard"

@@ -1,8 +1,8 @@
 """Shared fixtures: a real platform process for end-to-end tests, an in-process app for
 API tests. Tests never read a developer's .env: every setting they need is passed in."""
 
+import asyncio
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from knowledge.dense import MiniLmEmbedder, open_embedder
-from switchboard.demo.run import free_port, wait_ready
+from switchboard.caller import Utterance, place_call
+from switchboard.demo.run import free_port
+from switchboard.fleet import Process
 from switchboard.phones import signed_by_twilio
 from switchboard.server import SERVER_LIMITS, create_app
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN, Settings
@@ -169,50 +171,48 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
     live.stop()
 
 
-class PlatformProcess:
+class PlatformProcess(Process):
     """``switchboard up`` as its own process, as a user (or a pod) runs it."""
 
     def __init__(self, data: Path, **settings: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data = data
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
-            "SWITCHBOARD_DATA_DIR": str(data),
-            "SWITCHBOARD_PORT": str(self.port),
+        env = {
             "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
             "SWITCHBOARD_ENVIRONMENT": "test",
             "SWITCHBOARD_TELEPHONY_REFUSALS_FREE": str(TESTS_REFUSE_FREELY),
         }
-        env |= {f"SWITCHBOARD_{k.upper()}": v for k, v in settings.items()}
-        data.mkdir(parents=True, exist_ok=True)
-        self.log_path = data / "platform.log"
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "switchboard.cli", "up"],
-            env=env,
-            stdout=self._log,
-            stderr=self._log,
-            cwd=data,
-        )
-        try:
-            wait_ready(self.url, self.proc)
-        except Exception:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+        super().__init__(data, env, **settings)
 
     def __enter__(self) -> "PlatformProcess":
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+async def a_call_under_way(url: str, tenant: dict) -> asyncio.Task:
+    """A two-turn call placed by the simulated caller, returned once it is live (its
+    report when awaited): for tests that do something to the platform mid-call."""
+    call = asyncio.create_task(
+        place_call(
+            url,
+            tenant["number"],
+            # No timeline fetched afterwards: the platform may be gone by then (drained).
+            [Utterance("Hello there."), Utterance("What time do you open?")],
+        )
+    )
+    async with httpx.AsyncClient(base_url=url) as http:
+        for _ in range(400):
+            if (await http.get("/healthz")).json()["live_calls"] == 1:
+                return call
+            await asyncio.sleep(0.05)
+    call.cancel()
+    raise AssertionError("the call never went live")
+
+
+def answered_every_turn(report) -> bool:
+    return report.outcome == "completed" and all(
+        turn.latency_ms is not None for turn in report.turns[1:]
+    )
 
 
 @pytest.fixture(scope="session")

@@ -123,10 +123,8 @@ async def key_terms(tenant_id: str, request: Request) -> list[str]:
 
 
 @router.get("/tenants/{tenant_id}/admission", response_model=Admission)
-async def admission(
-    tenant_id: str, request: Request, live_calls: Annotated[int, Query(ge=0, le=1_000_000)]
-) -> Admission:
-    return await _port(request).admission(tenant_id, live_calls)
+async def admission(tenant_id: str, request: Request) -> Admission:
+    return await _port(request).admission(tenant_id)
 
 
 @router.get(

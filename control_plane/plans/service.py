@@ -45,21 +45,19 @@ async def tenant_plan(session: AsyncSession, tenant_id: str) -> Plan | None:
     return await session.get(Plan, tenant.plan_id) if tenant.plan_id else None
 
 
-async def admission(
-    session: AsyncSession, timeline: TimelineStore, tenant_id: str, live_calls: int
-) -> Admission:
-    """Whether a new call for this tenant is admitted now, and how long it may run: the
-    plan's longest call, and unless the plan allows overage, the month's minutes left.
-    (Calls under way together are each given the minutes left when they started.)"""
-    plan = await tenant_plan(session, tenant_id)
+async def admission(plan: Plan | None, timeline: TimelineStore, tenant_id: str) -> Admission:
+    """Whether a new call for the tenant on ``plan`` is admitted now, and how long it may
+    run: the plan's longest call, and unless the plan allows overage, the month's minutes
+    left. (Calls under way together are each given the minutes left when they started.)
+    The plan's concurrent calls are the media plane's to hold: its call ledger counts them
+    across the fleet in the same step that admits the call."""
     if plan is None:
         return Admission()
-    if live_calls >= plan.max_concurrent_calls:
-        return Admission(refusal="concurrent_calls")
+    concurrent = plan.max_concurrent_calls
     limits = [plan.max_call_minutes * 60.0] if plan.max_call_minutes else []
     if not plan.overage_allowed:
         left = plan.monthly_minutes - await timeline.minutes_used(tenant_id, month_start())
         if left <= 0:
-            return Admission(refusal="monthly_minutes")
+            return Admission(refusal="monthly_minutes", max_concurrent_calls=concurrent)
         limits.append(left * 60.0)
-    return Admission(max_secs=min(limits) if limits else None)
+    return Admission(max_secs=min(limits) if limits else None, max_concurrent_calls=concurrent)

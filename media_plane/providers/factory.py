@@ -2,7 +2,9 @@
 
 import asyncio
 import importlib
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import cast
 
 from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
@@ -140,7 +142,7 @@ def _openai(agent: AgentConfig, credentials: Credentials) -> LLMService:
     # The tenant's own endpoint is reached only at a public address (common/outbound.py);
     # the operator's (SWITCHBOARD_OPENAI_URL) may be anywhere, a GPU box on its network.
     tenants = agent.llm_url is not None and url == agent.llm_url
-    return StallingOpenAILLMService(
+    service = StallingOpenAILLMService(
         stall_secs=credentials.llm_stall_secs,
         connect_secs=LLM_CONNECT_SECS,
         http_client=tenant_client(credentials.tenant_private_ok) if tenants else None,
@@ -151,6 +153,7 @@ def _openai(agent: AgentConfig, credentials: Credentials) -> LLMService:
             max_completion_tokens=1024,  # a phone reply is a few sentences
         ),
     )
+    return cast(LLMService, service)  # Pipecat's generic base: its adapter type varies
 
 
 def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
@@ -158,7 +161,7 @@ def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
     from pipecat.services.anthropic.llm import AnthropicLLMService
 
     key = _key(credentials, "anthropic")
-    return AnthropicLLMService(
+    service = AnthropicLLMService(
         api_key=key,
         client=AsyncAnthropic(
             api_key=key,
@@ -175,6 +178,7 @@ def _anthropic(agent: AgentConfig, credentials: Credentials) -> LLMService:
             max_tokens=1024,  # a phone reply is a few sentences
         ),
     )
+    return cast(LLMService, service)
 
 
 def make_tts(agent: AgentConfig, credentials: Credentials = NO_CREDENTIALS) -> TTSService:
@@ -239,7 +243,7 @@ async def ready_agent(agent: AgentConfig, model_cache_dir: Path) -> None:
     """Load what the agent's providers need before its stream opens: the offline
     recogniser calibrated with a decoder free, and the greeting synthesised (once per
     tenant + voice + text, at the call's rate). Cloud providers need nothing ahead."""
-    work = []
+    work: list[Awaitable[object]] = []
     if agent.providers.get("stt", "offline") == "offline":
         work.append(asyncio.to_thread(_ready_recogniser, model_cache_dir))
     if agent.providers.get("tts", "offline") == "offline":

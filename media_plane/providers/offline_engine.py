@@ -208,7 +208,7 @@ class OfflineDialogueEngine(LLMService):
 
     def __init__(self, **kwargs: Any):
         # No model, no sampling: every LLM setting is explicitly "unsupported" (None).
-        unsupported = {name: None for name in _LLM_SETTINGS}
+        unsupported: dict[str, Any] = {name: None for name in _LLM_SETTINGS}
         super().__init__(settings=LLMSettings(**unsupported), **kwargs)
 
     def can_generate_metrics(self) -> bool:
@@ -229,7 +229,9 @@ class OfflineDialogueEngine(LLMService):
             await self.push_frame(frame, direction)
 
     async def _respond(self, context: LLMContext) -> None:
-        messages = [m for m in context.get_messages() if isinstance(m, dict)]
+        messages: list[dict[str, Any]] = [
+            dict(m) for m in context.get_messages() if isinstance(m, dict)
+        ]
         tools = context.tools
         names = [t.name for t in tools.standard_tools] if hasattr(tools, "standard_tools") else []
         reply = decide(messages, names)

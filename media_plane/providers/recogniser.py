@@ -26,6 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any
 
 from loguru import logger
 
@@ -42,9 +43,9 @@ OnResult = Callable[[str, object], None]  # (kind, payload), called on the reade
 class _Utterances:
     """One caller's stream in the child: a decoder borrowed for the length of the call."""
 
-    decoder: object
+    decoder: Any  # PocketSphinx's Decoder and soxr's stream: imported in the child only
     rate: int
-    resampler: object = None
+    resampler: Any = None
     active: bool = field(default=False)
 
 

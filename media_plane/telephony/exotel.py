@@ -38,8 +38,10 @@ from fastapi.websockets import WebSocketDisconnect
 from loguru import logger
 
 from control_plane.kit.errors import DomainError, NotFound, error_responses
+from media_plane import metrics
 from media_plane.agent import ControlPlaneUnavailable
 from media_plane.calls import Call
+from media_plane.ledger import LedgerUnavailable, Outcome
 from media_plane.pipeline import Line
 from media_plane.providers.factory import CALL_SAMPLE_RATE
 from media_plane.providers.offline_tts import synthesize_cached
@@ -59,15 +61,17 @@ from media_plane.telephony.session import (
     as_websocket,
     await_event,
     await_start,
+    outcome_of,
     public_base,
     serve_stream,
+    taking_calls,
 )
 from media_plane.telephony.stream_guard import POLICY_VIOLATION, StreamGuard
 from media_plane.voices import DEFAULT_VOICES
 
 # 400: a request that is not Exotel's shape; 403: without Exotel's credentials, or an
 # address backed off for sending what Exotel never does (strangers.py).
-router = APIRouter(tags=["exotel"], responses=error_responses(400, 403))
+router = APIRouter(tags=["exotel"], responses=error_responses(400, 403, 503))
 
 CALL_SID = Annotated[str, Query(alias="CallSid", min_length=2, max_length=64)]
 # A number as Exotel writes it, in a form ``e164`` reads as E.164 whatever the country
@@ -141,6 +145,7 @@ async def voicebot(
     call_sid: CALL_SID,
     call_to: Annotated[str, Query(alias="CallTo", pattern=CALL_TO)],
 ) -> dict[str, str]:
+    taking_calls(request)
     to = e164(call_to, request.app.state.settings.exotel_country_code)
     port = request.app.state.port
 
@@ -157,8 +162,10 @@ async def voicebot(
             logger.info("exotel.unknown_number", bound_to=agent.telephony if agent else None)
             return say(NOT_IN_SERVICE, agent.tenant_id if agent else None)
         admitted = await admit(request, call_sid, agent, to)
-    except ControlPlaneUnavailable:
-        logger.exception("exotel.control_plane_unavailable")
+    except (ControlPlaneUnavailable, LedgerUnavailable) as e:
+        what = "control_plane" if isinstance(e, ControlPlaneUnavailable) else "ledger"
+        logger.opt(exception=e).error(f"exotel.{what}_unavailable")
+        metrics.call_outcome(None, "unavailable")
         return say(UNAVAILABLE, None)
     if isinstance(admitted, str):
         return say(admitted, agent.tenant_id)
@@ -177,22 +184,30 @@ def _stream_sid_of(start: dict, provider_call_sid: str) -> str | None:
 @router.websocket("/exotel/stream")
 async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     app = websocket.app
-    announced = app.state.calls.pending(call_id) if call_id else None
-    announcement = app.state.announcements.pending(call_id) if call_id else None
     # Admitted only for a stream the bootstrap issued, with Exotel's credentials, once.
     # Every refusal comes before the handshake completes: no pipeline, no audio.
     try:
         await strangers.check(websocket)
+        # An announcement is this process's own: every Exotel request carries the CallSid
+        # the proxy pins a call's requests by.
+        announcement = app.state.announcements.pending(call_id) if call_id else None
+        announced = None
+        if announcement is None and call_id:
+            announced = await app.state.calls.pending(call_id)
         if announced is None and announcement is None:
             await strangers.refused(websocket)
             raise DomainError("no such call waiting for its stream")
-        tenant_id = announced.tenant_id if announced else announcement.tenant_id
+        tenant_id = announced.tenant_id if announced else (announcement and announcement.tenant_id)
         await exotel_auth.verify(websocket, app.state.port, tenant_id)
-        claimed = app.state.calls.claim(call_id) or app.state.announcements.claim(call_id)
+        claimed: Call | Announcement | None = (
+            await app.state.calls.claim(call_id, announced.tenant_id)
+            if announced
+            else app.state.announcements.claim(call_id)
+        )
         if claimed is None:
             await strangers.refused(websocket)
             raise DomainError("the call's stream was already opened")
-    except (DomainError, ControlPlaneUnavailable) as refused:
+    except (DomainError, ControlPlaneUnavailable, LedgerUnavailable) as refused:
         logger.warning("exotel.stream_refused", why=str(refused))
         await websocket.close(code=POLICY_VIOLATION)
         return
@@ -256,9 +271,13 @@ async def _announce(websocket: WebSocket, guard: StreamGuard, stream_sid: str, t
 async def stream_ended(request: Request, call_sid: CALL_SID) -> Response:
     """The Passthru applet after the Voicebot: 200 sends the caller on to the Connect
     applet (a transfer), 302 to Hangup."""
-    call: Call | None = request.app.state.calls.finished_for(call_sid)
-    await exotel_auth.verify(request, request.app.state.port, call.tenant_id if call else None)
-    if call is not None and call.transfer_to:
+    outcome = await _outcome(request, call_sid)
+    tenant_id = outcome.tenant_id if outcome else None
+    await exotel_auth.verify(request, request.app.state.port, tenant_id)
+    logger.bind(tenant_id=tenant_id, call_id=outcome.call_id if outcome else None).info(
+        "exotel.stream_ended", transfer=bool(outcome and outcome.transfer_to)
+    )
+    if outcome is not None and outcome.transfer_to:
         return Response(status_code=200)
     return Response(status_code=302)
 
@@ -267,8 +286,21 @@ async def stream_ended(request: Request, call_sid: CALL_SID) -> Response:
 async def transfer(request: Request, call_sid: CALL_SID) -> dict:
     """The Connect applet's dynamic URL: whom to dial for this call (Exotel's documented
     response: the destination numbers, tried in order)."""
-    call: Call | None = request.app.state.calls.finished_for(call_sid)
-    await exotel_auth.verify(request, request.app.state.port, call.tenant_id if call else None)
-    if call is None or not call.transfer_to:
+    outcome = await _outcome(request, call_sid)
+    tenant_id = outcome.tenant_id if outcome else None
+    await exotel_auth.verify(request, request.app.state.port, tenant_id)
+    if outcome is None or not outcome.transfer_to:
         raise NotFound("this call is not being transferred")
-    return {"fetch_after_attempt": False, "destination": {"numbers": [call.transfer_to]}}
+    return {"fetch_after_attempt": False, "destination": {"numbers": [outcome.transfer_to]}}
+
+
+async def _outcome(request: Request, call_sid: str) -> Outcome | None:
+    """How the call Exotel knows by this id ended, wherever it ran."""
+    ledger = request.app.state.calls.ledger
+    try:
+        announced = await ledger.announced(call_sid)  # until the call ends
+        call_id = announced.call_id if announced else None
+        return await outcome_of(ledger, call_id, lambda: ledger.outcome_for(call_sid))
+    except LedgerUnavailable:
+        logger.exception("exotel.outcome_unavailable")
+        return None  # whom to dial is not known: the flow hangs up

@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request, WebSocket
 from loguru import logger
@@ -19,11 +19,13 @@ from pipecat.frames.frames import EndFrame, TTSSpeakFrame
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.workers.runner import WorkerRunner
 
-from control_plane.kit.errors import DomainError
-from media_plane.agent import Admission, AgentConfig, ControlPlanePort
-from media_plane.calls import Call, Prepared
+from control_plane.kit.errors import DomainError, ServiceUnavailable
+from media_plane import metrics
+from media_plane.agent import AgentConfig, ControlPlanePort
+from media_plane.calls import Call, CallRegistry, Prepared, new_call_id
 from media_plane.http_tools import SECRET_NAME as TOOL_SECRET
 from media_plane.http_tools import ToolAccess
+from media_plane.ledger import Announced, CallLedger, Outcome
 from media_plane.phrases import TIME_UP, in_language
 from media_plane.pipeline import Line, build_call_worker
 from media_plane.providers.credentials import credentials_for
@@ -56,36 +58,86 @@ def as_websocket(url: str) -> str:
     return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
+def taking_calls(request: Request) -> None:
+    """A draining process (SIGTERM) takes no new calls: 503, which the proxy in front
+    retries on another process (nginx ``proxy_next_upstream http_503``; on Kubernetes the
+    process has left the Service's endpoints by then, so this is only the race)."""
+    if request.app.state.draining:
+        metrics.call_outcome(None, "draining")
+        raise ServiceUnavailable("this process is draining: no new calls")
+
+
+FOLLOW_UP_WAIT_SECS = 2.0
+
+
+async def outcome_of(
+    ledger: CallLedger, call_id: str | None, outcome: Callable[[], Awaitable[Outcome | None]]
+) -> Outcome | None:
+    """A call's outcome for the provider's follow-up request. The provider asks the moment
+    the stream closes, which can be a moment before the call's end is written (by another
+    process, even): while the call is still live, the answer is waited for, briefly."""
+    found = await outcome()
+    deadline = time.monotonic() + FOLLOW_UP_WAIT_SECS
+    while found is None and call_id and time.monotonic() < deadline:
+        if not await ledger.is_live(call_id):
+            return await outcome()
+        await asyncio.sleep(0.05)
+        found = await outcome()
+    return found
+
+
 async def admit(
-    request: Request, provider_call_sid: str, agent: AgentConfig, number: str
-) -> Call | str:
+    request: Request,
+    provider_call_sid: str,
+    agent: AgentConfig,
+    number: str,
+    provider_account: str | None = None,
+) -> Announced | str:
     """Announce the call, unless the tenant's plan refuses it: returns the call, or the
-    words to say instead. A provider's retry of an admitted call gets the same call."""
-    calls = request.app.state.calls
-    # Counting the tenant's calls, asking whether one more is allowed and announcing it are
-    # one step: a burst of webhooks must not all be counted before any is announced.
-    async with calls.admission_lock(agent.tenant_id):
-        admission = Admission()
-        if calls.announced(provider_call_sid) is None:
-            admission = await request.app.state.port.admission(
-                agent.tenant_id, calls.active_for(agent.tenant_id)
-            )
-            if admission.refusal is not None:
-                reason = admission.refusal
-                logger.bind(tenant_id=agent.tenant_id).info("call.refused", reason=reason)
-                return REFUSALS[reason]
-        call = calls.announce(provider_call_sid, agent, number)
-    if call.max_secs is None:  # a retry's call keeps the limit it was given
-        platform = request.app.state.settings.max_call_minutes * 60.0
-        call.max_secs = min(platform, admission.max_secs or platform)
-    logger.bind(tenant_id=agent.tenant_id, call_id=call.call_id).info("call.announced")
+    words to say instead. A provider's retry of an admitted call, landing on any process,
+    gets the same call. Raises ``LedgerUnavailable`` if the fleet's ledger cannot be
+    reached (the caller hears an apology: lines cannot be counted)."""
+    calls: CallRegistry = request.app.state.calls
+    earlier = await calls.ledger.announced(provider_call_sid)
+    if earlier is not None:
+        return earlier
+    admission = await request.app.state.port.admission(agent.tenant_id)
+    log = logger.bind(tenant_id=agent.tenant_id)
+    if admission.refusal is not None:
+        log.info("call.refused", reason=admission.refusal)
+        metrics.call_outcome(agent.tenant_id, admission.refusal)
+        return REFUSALS[admission.refusal]
+    platform = request.app.state.settings.max_call_minutes * 60.0
+    candidate = Announced(
+        call_id=new_call_id(),
+        provider_call_sid=provider_call_sid,
+        agent=agent,
+        number=number,
+        provider_account=provider_account,
+        max_secs=min(platform, admission.max_secs or platform),
+    )
+    # The tenant's lines are counted and one taken in the same step that announces the
+    # call, fleet-wide: a burst of webhooks cannot all be counted before any is announced.
+    announced = await calls.ledger.announce(candidate, admission.max_concurrent_calls)
+    if announced is None:
+        log.info("call.refused", reason="concurrent_calls")
+        metrics.call_outcome(agent.tenant_id, "concurrent_calls")
+        return REFUSALS["concurrent_calls"]
+    if announced.call_id != candidate.call_id:
+        return announced  # a retry that raced the first webhook
+    log.bind(call_id=announced.call_id).info("call.announced")
+    metrics.call_outcome(agent.tenant_id, "admitted")
     # The stream opens a moment after this answer: use that moment to have what the call
     # needs ready, so the greeting starts as soon as the stream does.
-    if call.prepared is None:
-        call.prepared = asyncio.create_task(
-            prepare(agent, request.app.state.port, request.app.state.settings)
-        )
-    return call
+    call = Call.of(announced)
+    call.prepared = asyncio.create_task(
+        prepare(agent, request.app.state.port, request.app.state.settings)
+    )
+    # Its stream may open on another process, which makes the call ready itself: then
+    # nothing here awaits this, and a failure is the stream's to meet, not the log's.
+    call.prepared.add_done_callback(lambda done: done.cancelled() or done.exception())
+    calls.preparing(call)
+    return announced
 
 
 async def await_start(guard: StreamGuard) -> dict | None:
@@ -147,7 +199,7 @@ async def serve_stream(
             return
         await run_call(call, websocket, line_for(stream_sid, guard))
     finally:
-        websocket.app.state.calls.finish(call)
+        await websocket.app.state.calls.finish(call)
 
 
 async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepared:
@@ -165,13 +217,16 @@ async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepa
         # The call goes ahead: its services load what they need when asked (or fail then,
         # with a spoken fallback), just not ahead of time.
         logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning("call.not_ready_ahead")
-    for failed in (terms, credentials, tool_secret):
-        if isinstance(failed, BaseException):
-            raise failed
-    tools = ToolAccess(tool_secret, settings.tenant_outbound_allow_private)  # type: ignore[arg-type]
+    if isinstance(terms, BaseException):
+        raise terms
+    if isinstance(credentials, BaseException):
+        raise credentials
+    if isinstance(tool_secret, BaseException):
+        raise tool_secret
+    tools = ToolAccess(tool_secret, settings.tenant_outbound_allow_private)
     # The agent's own key terms, word by word, as the offline recogniser favours words.
     own = {word.lower() for term in agent.speech.get("keyterms", ()) for word in term.split()}
-    return Prepared(terms | INTENT_KEY_TERMS | own, credentials, tools)  # type: ignore[arg-type]
+    return Prepared(terms | INTENT_KEY_TERMS | own, credentials, tools)
 
 
 async def _tool_secret(agent: AgentConfig, port: ControlPlanePort) -> str | None:
@@ -258,16 +313,18 @@ async def run_call(
         if call.transfer_to:
             end_reason = "transferred"
         end_reason = call.end_reason or end_reason
-        app.state.calls.finish(call)
+        await app.state.calls.finish(call)
         call.audio_in.close()
         await _keep_recording(call, port, log)
         if line.guard.skipped:
             call.record("stream.skipped", **line.guard.skipped)
         # The call's length as billed against the plan's monthly minutes.
+        secs = time.monotonic() - started
+        metrics.CALL_SECONDS.labels(metrics.tenant(call.tenant_id)).observe(secs)
         call.record(
             "call.ended",
             reason=end_reason,
-            secs=round(time.monotonic() - started, 2),
+            secs=round(secs, 2),
             **({"events_dropped": call.events_dropped} if call.events_dropped else {}),
         )
         call.close_timeline()

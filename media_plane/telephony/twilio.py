@@ -18,8 +18,9 @@ from fastapi import APIRouter, Form, Query, Request, Response, WebSocket
 from loguru import logger
 
 from control_plane.kit.errors import DomainError, error_responses
+from media_plane import metrics
 from media_plane.agent import ControlPlaneUnavailable
-from media_plane.calls import Call
+from media_plane.ledger import LedgerUnavailable
 from media_plane.pipeline import Line
 from media_plane.telephony import strangers, twilio_auth
 from media_plane.telephony.session import (
@@ -28,15 +29,17 @@ from media_plane.telephony.session import (
     UNAVAILABLE,
     admit,
     as_websocket,
+    outcome_of,
     public_base,
     serve_stream,
+    taking_calls,
 )
 from media_plane.telephony.stream_guard import POLICY_VIOLATION, StreamGuard
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 
 # 400: a webhook that is not Twilio's shape; 403: not signed by Twilio, or an address
 # backed off for sending what Twilio never does (strangers.py).
-router = APIRouter(tags=["twilio"], responses=error_responses(400, 403))
+router = APIRouter(tags=["twilio"], responses=error_responses(400, 403, 503))
 
 
 def twiml(body: str) -> Response:
@@ -54,11 +57,14 @@ async def voice_webhook(
     to: Annotated[str, Form(alias="To", pattern=E164.pattern)],  # Twilio sends E.164
     from_: Annotated[str, Form(alias="From", min_length=1, max_length=64)],
 ) -> Response:
+    taking_calls(request)
     try:
         return await _answer(request, call_sid, account_sid, to)
-    except ControlPlaneUnavailable:
+    except (ControlPlaneUnavailable, LedgerUnavailable) as e:
         # The caller hears an apology, not silence or a provider error tone.
-        logger.exception("twilio.control_plane_unavailable")
+        what = "control_plane" if isinstance(e, ControlPlaneUnavailable) else "ledger"
+        logger.opt(exception=e).error(f"twilio.{what}_unavailable")
+        metrics.call_outcome(None, "unavailable")
         return twiml(f"<Say>{escape(UNAVAILABLE)}</Say><Hangup/>")
 
 
@@ -76,11 +82,11 @@ async def _answer(request: Request, call_sid: str, account_sid: str, to: str) ->
         logger.info("twilio.unknown_number", bound_to=agent.telephony if agent else None)
         return twiml(f"<Say>{escape(NOT_IN_SERVICE)}</Say><Hangup/>")
 
-    admitted = await admit(request, call_sid, agent, to)
+    # Signed by Twilio: the account is whose REST API acts on the call.
+    admitted = await admit(request, call_sid, agent, to, account_sid)
     if isinstance(admitted, str):
         return twiml(f"<Say>{escape(admitted)}</Say><Hangup/>")
     call = admitted
-    call.provider_account = account_sid  # signed by Twilio: whose REST API acts on the call
     base = public_base(request)
     ws_base = as_websocket(base)
     stream_url = f"{ws_base}/twilio/stream?call_id={call.call_id}"
@@ -95,11 +101,19 @@ async def _answer(request: Request, call_sid: str, account_sid: str, to: str) ->
 
 @router.post("/twilio/stream-ended", response_class=Response)
 async def stream_ended(request: Request, call_id: Annotated[str, Query(max_length=80)]) -> Response:
-    call: Call | None = request.app.state.calls.finished(call_id)
+    ledger = request.app.state.calls.ledger
+    try:
+        outcome = await outcome_of(ledger, call_id, lambda: ledger.outcome(call_id))
+    except LedgerUnavailable:
+        logger.exception("twilio.outcome_unavailable")
+        outcome = None  # whom to dial is not known: the call hangs up
     port = request.app.state.port
-    await twilio_auth.verify(request, port, call.tenant_id if call else None, await request.form())
-    if call is not None and call.transfer_to:
-        return twiml(f"<Dial>{escape(call.transfer_to)}</Dial>")
+    tenant_id = outcome.tenant_id if outcome else None
+    await twilio_auth.verify(request, port, tenant_id, await request.form())
+    transfer = outcome is not None and outcome.transfer_to is not None
+    logger.bind(tenant_id=tenant_id, call_id=call_id).info("twilio.stream_ended", transfer=transfer)
+    if outcome is not None and outcome.transfer_to:
+        return twiml(f"<Dial>{escape(outcome.transfer_to)}</Dial>")
     return twiml("<Hangup/>")
 
 
@@ -109,18 +123,18 @@ async def media_stream(websocket: WebSocket, call_id: str = "") -> None:
     # Admitted only for an announced call, with an upgrade Twilio signed for that call's
     # URL (so with its unguessable id), and once. All refusals come before the handshake
     # completes: no pipeline, no audio.
-    announced = app.state.calls.pending(call_id) if call_id else None
     try:
         await strangers.check(websocket)
+        announced = await app.state.calls.pending(call_id) if call_id else None
         if announced is None:
             await strangers.refused(websocket)
             raise DomainError("no such call waiting for its stream")
         await twilio_auth.verify(websocket, app.state.port, announced.tenant_id)
-        call = app.state.calls.claim(call_id)
+        call = await app.state.calls.claim(call_id, announced.tenant_id)
         if call is None:
             await strangers.refused(websocket)
             raise DomainError("the call's stream was already opened")
-    except (DomainError, ControlPlaneUnavailable) as refused:
+    except (DomainError, ControlPlaneUnavailable, LedgerUnavailable) as refused:
         logger.warning("twilio.stream_refused", why=str(refused))
         await websocket.close(code=POLICY_VIOLATION)
         return

@@ -13,6 +13,7 @@ nothing else happens: no call is announced, no stream admitted, no pipeline star
 """
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Request, WebSocket
 from loguru import logger
@@ -63,7 +64,7 @@ async def verify(
     connection: Request | WebSocket,
     port: ControlPlanePort,
     tenant_id: str | None,
-    form: Mapping[str, str] | None = None,
+    form: Mapping[str, Any] | None = None,  # a form's fields (Starlette's FormData)
 ) -> None:
     """Raise 403 unless the request is signed by the account ``tenant_id``'s numbers are
     on (for an unknown number, the platform's)."""

@@ -16,9 +16,8 @@ from pipecat.frames.frames import (
 )
 from starlette.websockets import WebSocketDisconnect
 
-from media_plane import calls
 from media_plane.agent import AgentConfig
-from media_plane.calls import Call, CallRegistry
+from media_plane.calls import Call
 from media_plane.telephony.exotel import e164, playback_mark
 from media_plane.telephony.exotel_serializer import SwitchboardExotelSerializer, exotel_chunk
 from media_plane.telephony.session import BadWebhook
@@ -110,16 +109,6 @@ async def test_agent_audio_clear_and_marks_speak_exotels_protocol():
     assert (event.kind, event.data) == ("playback.mark", {"name": "reply-1"})
 
 
-def test_a_finished_call_is_found_by_the_providers_call_id():
-    calls = CallRegistry()
-    call = calls.announce("exotel-sid", AGENT, "+918047491899")
-    assert calls.finished_for("exotel-sid") is None
-    assert calls.claim(call.call_id) is call
-    calls.finish(call)
-    assert calls.finished_for("exotel-sid") is call
-    assert calls.finished_for("another") is None
-
-
 def test_an_exotel_stream_is_admitted_only_with_credentials_and_fresh(client, monkeypatch):
     tenant = make_tenant(client, telephony="exotel")
     exotel = ExotelPhone("http://testserver")
@@ -139,8 +128,8 @@ def test_an_exotel_stream_is_admitted_only_with_credentials_and_fresh(client, mo
     with pytest.raises(WebSocketDisconnect), client.websocket_connect(path, headers=exotel.auth):
         pass  # replayed
     # A call whose stream does not open within PENDING_TTL_SECS of the bootstrap is gone.
+    monkeypatch.setattr(client.app.state.calls.ledger, "_pending_secs", 0)
     path = bootstrap()
-    monkeypatch.setattr(calls, "PENDING_TTL_SECS", 0)
     with pytest.raises(WebSocketDisconnect), client.websocket_connect(path, headers=exotel.auth):
         pass
     assert client.app.state.calls.live_count == 0  # no pipeline ever started

@@ -57,15 +57,15 @@ def minutes_used(client, tenant_id: str, secs: float) -> None:
 def test_a_call_may_run_only_as_long_as_its_plan_allows(client):
     port = client.app.state.port
     t = make_tenant(client)
-    assert client.portal.call(port.admission, t["id"], 0).max_secs is None  # no plan
+    assert client.portal.call(port.admission, t["id"]).max_secs is None  # no plan
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=2)
     minutes_used(client, t["id"], 90)
-    assert client.portal.call(port.admission, t["id"], 0).max_secs == pytest.approx(30, abs=1)
+    assert client.portal.call(port.admission, t["id"]).max_secs == pytest.approx(30, abs=1)
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=900, max_call_minutes=5)
-    assert client.portal.call(port.admission, t["id"], 0).max_secs == 300
+    assert client.portal.call(port.admission, t["id"]).max_secs == 300
     # A plan that allows overage: admitted with no minutes left, and not cut off.
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=1, overage_allowed=True)
-    admitted = client.portal.call(port.admission, t["id"], 0)
+    admitted = client.portal.call(port.admission, t["id"])
     assert admitted.refusal is None and admitted.max_secs is None
 
 

@@ -44,3 +44,15 @@ def test_development_serves_the_document_and_metrics(tmp_path):
         assert c.get("/openapi.json").status_code == 200
         assert c.get("/docs").status_code == 200
         assert c.get("/metrics").status_code == 200
+
+
+def test_only_the_tenants_the_operator_names_get_metric_series_of_their_own():
+    from media_plane import metrics
+
+    metrics.label_tenants(["ten_watched"])
+    try:
+        assert metrics.tenant("ten_watched") == "ten_watched"
+        assert metrics.tenant("ten_anyone_else") == "other"
+        assert metrics.tenant(None) == "other"
+    finally:
+        metrics.label_tenants([])

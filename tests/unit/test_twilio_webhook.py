@@ -6,7 +6,6 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from media_plane import calls
 from switchboard.phones import signed_by_twilio
 from switchboard.server import create_app
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
@@ -118,7 +117,7 @@ def test_unsigned_or_tampered_webhooks_are_refused_and_start_nothing(client):
         r = client.post("/twilio/voice", data=form, headers=headers)
         assert r.status_code == 403, why
         assert r.json() == {"error": "forbidden", "detail": "not a request signed by Twilio"}
-    assert client.app.state.calls.announced(form["CallSid"]) is None
+    assert client.portal.call(client.app.state.calls.ledger.announced, form["CallSid"]) is None
     # Unknown numbers too: an unsigned probe learns nothing about which numbers exist.
     r = client.post("/twilio/voice", data=FORM | {"To": "+15550000000"})
     assert r.status_code == 403
@@ -172,7 +171,7 @@ def test_a_media_stream_is_admitted_only_signed_and_fresh(client, monkeypatch):
     with client.websocket_connect(path, headers=signed) as ws:
         ws.close()  # admitted
     # A call whose stream does not open within PENDING_TTL_SECS of its webhook is gone.
+    monkeypatch.setattr(client.app.state.calls.ledger, "_pending_secs", 0)
     path, signed = announce()
-    monkeypatch.setattr(calls, "PENDING_TTL_SECS", 0)
     with pytest.raises(WebSocketDisconnect), client.websocket_connect(path, headers=signed):
         pass
