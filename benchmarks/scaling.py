@@ -100,8 +100,9 @@ async def one_call(base: str, number: str, secs: float, load: Load) -> None:
                     await ws.send(json.dumps(phone.stop()))
                 finally:
                     load.open_streams -= 1
-        except (websockets.ConnectionClosed, OSError):
+        except (websockets.ConnectionClosed, OSError) as e:
             load.dropped.append(call_id)
+            print(f"dropped {call_id} at {time.time():.1f}: {e!r}", file=sys.stderr)
             return
         r = await http.post(
             phone.action_url or "",

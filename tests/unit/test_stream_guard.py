@@ -110,6 +110,21 @@ async def test_audio_faster_than_real_time_closes_the_stream():
     assert not await guard.admit_audio(0.02)  # and stays refused
 
 
+async def test_a_backlog_read_late_because_this_process_stalled_is_not_ahead():
+    """The process was busy when the call began (a neighbour starting on the same cores):
+    the carrier's first 5 s of audio wait in the socket and are read at once."""
+    clock = Clock()
+    socket = ScriptedSocket()
+    guard = StreamGuard(socket, logger, new_call(), clock=clock)  # type: ignore[arg-type]
+    clock.now += 5.0
+    for _ in range(250):
+        assert await guard.admit_audio(0.02)
+    for _ in range(100):  # then real time
+        clock.now += 0.02
+        assert await guard.admit_audio(0.02)
+    assert socket.closed_with is None
+
+
 async def test_binary_frames_are_skipped_and_a_too_big_message_is_on_the_timeline():
     call = new_call()
     socket = ScriptedSocket(
