@@ -45,13 +45,29 @@ class CallEventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MonthlyMinutes:
+    """A tenant's minutes for the month, which its live calls draw on as they run (the
+    call ledger meters them fleet-wide)."""
+
+    month: str  # "2026-12": calls draw on the month they started in
+    allowance_secs: float  # the plan's monthly minutes
+    used_secs: float  # by the month's ended calls, as the timeline has them so far
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
-    """Whether a new call may start, and for how long it may run."""
+    """Whether a new call may start, and how long it may run."""
 
     refusal: str | None = None  # None: admit; else why not (the tenant's monthly minutes)
-    max_secs: float | None = None  # the plan's limit: its longest call, its minutes left
+    max_secs: float | None = None  # the plan's longest call (None: the platform's)
     # The plan's concurrent calls (None: no limit), held fleet-wide by the call ledger.
     max_concurrent_calls: int | None = None
+    minutes: MonthlyMinutes | None = None  # None: not metered (no plan, or overage allowed)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Admission":
+        minutes = data.get("minutes")
+        return cls(**data | {"minutes": MonthlyMinutes(**minutes) if minutes else None})
 
 
 class ControlPlaneUnavailable(RuntimeError):

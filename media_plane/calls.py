@@ -5,6 +5,7 @@ ledger (``media_plane/ledger.py``): in-process by default, in Redis for many pro
 """
 
 import asyncio
+import math
 import secrets
 import time
 import uuid
@@ -53,11 +54,9 @@ class Prepared:
 
 @dataclass
 class Call:
-    call_id: str
-    provider_call_sid: str
-    agent: AgentConfig
-    number: str | None = None  # the tenant's number that was called
-    provider_account: str | None = None  # the provider's account the number is on
+    """A call this process runs (or made ready): what was announced, and what it is doing."""
+
+    announced: Announced
     created_at: float = field(default_factory=time.time)
     transfer_to: str | None = None
     prepared: asyncio.Task[Prepared] | None = None
@@ -65,7 +64,10 @@ class Call:
     audio_in: InboundAudioMeter = field(default_factory=InboundAudioMeter)
     providers: CallProviders = field(default_factory=CallProviders)  # for the breakers
     end_reason: str | None = None  # set by whatever ends the call other than a hang-up
-    max_secs: float | None = None  # how long it may last (the plan's and platform's limits)
+    started_at: float | None = None  # monotonic: when its pipeline started (billed from)
+    ended_at: float | None = None
+    drawn_secs: float = 0.0  # of its tenant's minutes for the month, from the ledger
+    unmetered_secs: float = 0.0  # allowed while the ledger could not be reached
     tool_calls: int = 0  # its tool calls so far (tools/__init__.py bounds them)
     tool_calls_this_turn: int = 0
     events_dropped: dict[str, int] = field(default_factory=dict)  # past the budget, by kind
@@ -73,30 +75,46 @@ class Call:
     _events: asyncio.Queue[CallEventRecord | None] = field(default_factory=asyncio.Queue)
 
     @property
+    def call_id(self) -> str:
+        return self.announced.call_id
+
+    @property
+    def provider_call_sid(self) -> str:
+        return self.announced.provider_call_sid
+
+    @property
+    def agent(self) -> AgentConfig:
+        return self.announced.agent
+
+    @property
     def tenant_id(self) -> str:
         return self.agent.tenant_id
 
-    @classmethod
-    def of(cls, announced: Announced) -> "Call":
-        return cls(
-            call_id=announced.call_id,
-            provider_call_sid=announced.provider_call_sid,
-            agent=announced.agent,
-            number=announced.number,
-            provider_account=announced.provider_account,
-            max_secs=announced.max_secs,
-        )
+    @property
+    def number(self) -> str | None:
+        return self.announced.number
 
     @property
-    def announced(self) -> Announced:
-        return Announced(
-            self.call_id,
-            self.provider_call_sid,
-            self.agent,
-            self.number,
-            self.provider_account,
-            self.max_secs,
-        )
+    def provider_account(self) -> str | None:
+        return self.announced.provider_account
+
+    def elapsed(self) -> float:
+        """Seconds since its pipeline started (to its end, once it ended): its billed length."""
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.monotonic()) - self.started_at
+
+    def allowed_secs(self) -> float:
+        """How long it may run: the plan's longest call (or the platform's), and while the
+        tenant's minutes for the month last, what it has drawn of them."""
+        limit = self.announced.max_secs if self.announced.max_secs is not None else math.inf
+        if self.announced.minutes is not None:
+            limit = min(limit, self.drawn_secs + self.unmetered_secs)
+        return limit
+
+    def unused_secs(self) -> float:
+        """What it drew of its tenant's minutes and did not use: given back as it ends."""
+        return max(0.0, self.drawn_secs - self.elapsed())
 
     def record(self, kind: str, **data: object) -> None:
         """Append an event to the call's timeline (written in order by the call's writer)."""
@@ -174,7 +192,7 @@ class CallRegistry:
         if announced is None:
             return None
         entry = self._preparing.pop(call_id, None)
-        call = entry[1] if entry else Call.of(announced)
+        call = entry[1] if entry else Call(announced)
         self._live[call_id] = call
         self._count()
         return call
@@ -187,7 +205,7 @@ class CallRegistry:
         self.last_finished = time.monotonic()
         self._count()
         try:
-            await self.ledger.finish(call.announced, call.transfer_to)
+            await self.ledger.finish(call.announced, call.transfer_to, call.unused_secs())
         except LedgerUnavailable:
             # Its line and gauge entry expire with their lease; only a transfer's follow-up
             # (the provider asking whom to dial) is lost, and it hangs up.

@@ -172,7 +172,7 @@ class HttpControlPlane:
             logger.bind(tenant_id=tenant_id).warning("control_plane.admitted_unchecked")
             return Admission()
         response.raise_for_status()
-        return Admission(**response.json())
+        return Admission.from_dict(response.json())
 
     async def secret(self, tenant_id: str, name: str) -> str | None:
         hit, value = self.secrets.fresh((tenant_id, name))

@@ -7,14 +7,18 @@ stream with a consumer group (at-least-once, idempotent by event id), so a contr
 restart or a timeline-store outage loses nothing: events wait in the stream. One stream per
 tenant is what makes the writer fair: it takes the same share from each tenant's stream per
 pass, so one tenant's flood waits behind its own events only, and the length bound trims
-only the flooding tenant's stream.
+only the flooding tenant's stream. While Redis cannot be reached, events go straight
+through the port instead (``FallbackEventSink``): the timeline store is not Redis, so a
+Redis outage costs no call its timeline.
 """
 
 import json
 from dataclasses import asdict
 from typing import Protocol
 
+from loguru import logger
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from media_plane.agent import CallEventRecord, ControlPlanePort
@@ -67,3 +71,21 @@ class RedisStreamEventSink:
                 stream = tenant_stream(self._base, event.tenant_id)
                 pipe.xadd(stream, encode(event), maxlen=MAX_STREAM_LEN, approximate=True)
             await pipe.execute()
+
+
+class FallbackEventSink:
+    """The Redis stream, or while Redis cannot be reached, straight through the port. (The
+    writer is idempotent by event id, so an event that reached both is written once.)"""
+
+    def __init__(self, primary: EventSink, fallback: EventSink):
+        self._primary = primary
+        self._fallback = fallback
+
+    async def publish(self, events: list[CallEventRecord]) -> None:
+        try:
+            await self._primary.publish(events)
+        except (RedisError, OSError) as e:
+            logger.bind(tenant_id=events[0].tenant_id, call_id=events[0].call_id).warning(
+                "call.events_direct", reason=repr(e), events=len(events)
+            )
+            await self._fallback.publish(events)

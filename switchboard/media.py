@@ -14,7 +14,7 @@ from control_plane.kit.errors import Unauthorized, error_responses
 from media_plane import metrics
 from media_plane.calls import CallRegistry
 from media_plane.control_plane_client import HttpControlPlane
-from media_plane.events import DirectEventSink, RedisStreamEventSink
+from media_plane.events import DirectEventSink, FallbackEventSink, RedisStreamEventSink
 from media_plane.ledger import LocalLedger, RedisLedger
 from media_plane.providers import vad
 from media_plane.providers.calibration import calibrate_recogniser
@@ -85,7 +85,9 @@ async def start_media_plane(
         stack.push_async_callback(port.aclose)
         app.state.port = port
     if redis is not None:
-        app.state.event_sink = RedisStreamEventSink(redis, settings.events_stream)
+        app.state.event_sink = FallbackEventSink(
+            RedisStreamEventSink(redis, settings.events_stream), DirectEventSink(app.state.port)
+        )
         if settings.plane == "media":
             await background(
                 stack,

@@ -11,7 +11,7 @@ from control_plane.kit.pagination import PageParams, paginate
 from control_plane.plans.models import Plan
 from control_plane.plans.schemas import PlanIn
 from control_plane.tenants.service import get_tenant
-from media_plane.agent import Admission
+from media_plane.agent import Admission, MonthlyMinutes
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -46,18 +46,21 @@ async def tenant_plan(session: AsyncSession, tenant_id: str) -> Plan | None:
 
 
 async def admission(plan: Plan | None, timeline: TimelineStore, tenant_id: str) -> Admission:
-    """Whether a new call for the tenant on ``plan`` is admitted now, and how long it may
-    run: the plan's longest call, and unless the plan allows overage, the month's minutes
-    left. (Calls under way together are each given the minutes left when they started.)
-    The plan's concurrent calls are the media plane's to hold: its call ledger counts them
-    across the fleet in the same step that admits the call."""
+    """Whether a new call for the tenant on ``plan`` is admitted now: refused once the
+    month's minutes are used up (unless the plan allows overage). An admitted call may run
+    the plan's longest call, while the month's minutes last: the media plane's call ledger
+    meters them as calls run, fleet-wide, so calls under way together share what is left.
+    The plan's concurrent calls are the ledger's to hold too, in the same step that admits
+    the call."""
     if plan is None:
         return Admission()
     concurrent = plan.max_concurrent_calls
-    limits = [plan.max_call_minutes * 60.0] if plan.max_call_minutes else []
-    if not plan.overage_allowed:
-        left = plan.monthly_minutes - await timeline.minutes_used(tenant_id, month_start())
-        if left <= 0:
-            return Admission(refusal="monthly_minutes", max_concurrent_calls=concurrent)
-        limits.append(left * 60.0)
-    return Admission(max_secs=min(limits) if limits else None, max_concurrent_calls=concurrent)
+    longest = plan.max_call_minutes * 60.0 if plan.max_call_minutes else None
+    if plan.overage_allowed:
+        return Admission(max_secs=longest, max_concurrent_calls=concurrent)
+    start = month_start()
+    used = await timeline.minutes_used(tenant_id, start)
+    if used >= plan.monthly_minutes:
+        return Admission(refusal="monthly_minutes", max_concurrent_calls=concurrent)
+    minutes = MonthlyMinutes(start.strftime("%Y-%m"), plan.monthly_minutes * 60.0, used * 60.0)
+    return Admission(max_secs=longest, max_concurrent_calls=concurrent, minutes=minutes)

@@ -9,6 +9,7 @@ until hang-up, keeps the recording and closes the timeline.
 
 import asyncio
 import json
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, CallRegistry, Prepared, new_call_id
 from media_plane.http_tools import SECRET_NAME as TOOL_SECRET
 from media_plane.http_tools import ToolAccess
-from media_plane.ledger import Announced, CallLedger, Outcome
+from media_plane.ledger import GRANT_SECS, Announced, CallLedger, LedgerUnavailable, Outcome
 from media_plane.phrases import TIME_UP, in_language
 from media_plane.pipeline import Line, build_call_worker
 from media_plane.providers.credentials import credentials_for
@@ -35,6 +36,7 @@ from media_plane.telephony.stream_guard import StreamGuard
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 START_TIMEOUT_SECS = 10.0  # from the stream's upgrade to the provider's ``start``
+REFILL_SECS = 20.0  # a call draws more of its tenant's minutes when it has this few left
 UNAVAILABLE = "Sorry, we cannot take your call right now. Please try again in a few minutes."
 NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
 REFUSALS = {
@@ -115,21 +117,22 @@ async def admit(
         number=number,
         provider_account=provider_account,
         max_secs=min(platform, admission.max_secs or platform),
+        minutes=admission.minutes,
     )
     # The tenant's lines are counted and one taken in the same step that announces the
     # call, fleet-wide: a burst of webhooks cannot all be counted before any is announced.
     announced = await calls.ledger.announce(candidate, admission.max_concurrent_calls)
-    if announced is None:
-        log.info("call.refused", reason="concurrent_calls")
-        metrics.call_outcome(agent.tenant_id, "concurrent_calls")
-        return REFUSALS["concurrent_calls"]
+    if isinstance(announced, str):
+        log.info("call.refused", reason=announced)
+        metrics.call_outcome(agent.tenant_id, announced)
+        return REFUSALS[announced]
     if announced.call_id != candidate.call_id:
         return announced  # a retry that raced the first webhook
     log.bind(call_id=announced.call_id).info("call.announced")
     metrics.call_outcome(agent.tenant_id, "admitted")
     # The stream opens a moment after this answer: use that moment to have what the call
     # needs ready, so the greeting starts as soon as the stream does.
-    call = Call.of(announced)
+    call = Call(announced)
     call.prepared = asyncio.create_task(
         prepare(agent, request.app.state.port, request.app.state.settings)
     )
@@ -251,15 +254,29 @@ async def _keep_recording(call: Call, port: ControlPlanePort, log) -> None:
     call.record("call.recorded", name=name, bytes=len(wav), secs=round(call.recorder.seconds, 2))
 
 
-async def _end_at_time_limit(call: Call, worker: PipelineWorker, log) -> None:
-    """At the call's limit (its plan's longest call, or the month's minutes left, or the
-    platform's), the caller is told and the call ends after the words."""
-    if call.max_secs is None:
-        return
-    await asyncio.sleep(call.max_secs)
+async def _end_at_time_limit(call: Call, ledger: CallLedger, worker: PipelineWorker, log) -> None:
+    """At the call's limit (its plan's longest call or the platform's, or when its tenant's
+    minutes for the month run out), the caller is told and the call ends after the words.
+    Minutes are drawn from the ledger as the call runs, ``GRANT_SECS`` at a time, so
+    calls under way together share what is left of them, fleet-wide."""
+    metered = call.announced.minutes is not None
+    while True:
+        if metered and call.allowed_secs() - call.elapsed() < REFILL_SECS:
+            try:
+                call.drawn_secs += await ledger.draw(call.announced, GRANT_SECS)
+            except LedgerUnavailable:
+                # A live call goes on through a Redis outage: unmetered, and logged so the
+                # gap can be accounted for. (New calls are refused meanwhile.)
+                call.unmetered_secs += GRANT_SECS
+                log.warning("call.minutes_unmetered", secs=GRANT_SECS)
+        left = call.allowed_secs() - call.elapsed()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(left, REFILL_SECS / 2))
     call.end_reason = "time_limit"
-    call.record("call.time_limit", secs=round(call.max_secs, 1))
-    log.info("call.time_limit", secs=round(call.max_secs, 1))
+    limit = "minutes" if call.allowed_secs() < (call.announced.max_secs or math.inf) else "call"
+    call.record("call.time_limit", secs=round(call.elapsed(), 1), limit=limit)
+    log.info("call.time_limit", secs=round(call.elapsed(), 1), limit=limit)
     goodbye = in_language(TIME_UP, call.agent.language)
     await worker.queue_frames([TTSSpeakFrame(goodbye, append_to_context=True), EndFrame()])
 
@@ -276,7 +293,7 @@ async def run_call(
     writer = asyncio.create_task(
         call.write_events(app.state.event_sink), name=f"events-{call.call_id}"
     )
-    started = time.monotonic()
+    call.started_at = time.monotonic()
     call.record(
         "call.started",
         agent_id=call.agent.agent_id,
@@ -300,7 +317,9 @@ async def run_call(
             end_reason = "caller_hung_up"
             await worker.cancel(reason="caller hung up")
 
-        time_limit = asyncio.create_task(_end_at_time_limit(call, worker, log))
+        time_limit = asyncio.create_task(
+            _end_at_time_limit(call, app.state.calls.ledger, worker, log)
+        )
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         await runner.run()
@@ -313,13 +332,13 @@ async def run_call(
         if call.transfer_to:
             end_reason = "transferred"
         end_reason = call.end_reason or end_reason
+        call.ended_at = time.monotonic()
         await app.state.calls.finish(call)
         call.audio_in.close()
         await _keep_recording(call, port, log)
         if line.guard.skipped:
             call.record("stream.skipped", **line.guard.skipped)
-        # The call's length as billed against the plan's monthly minutes.
-        secs = time.monotonic() - started
+        secs = call.elapsed()  # its length as billed against the plan's monthly minutes
         metrics.CALL_SECONDS.labels(metrics.tenant(call.tenant_id)).observe(secs)
         call.record(
             "call.ended",

@@ -16,11 +16,14 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
+from switchboard.caller import Utterance, place_call
 from switchboard.fleet import Fleet, nginx_binary
 from switchboard.phones import ExotelPhone, TwilioPhone, signed_by_twilio
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
 from tests.conftest import TESTS_REFUSE_FREELY, TOKEN, make_tenant
+from tests.e2e.test_call import wait_for_end
 from tests.unit.test_plans import put_on_plan
+from tests.usage import a_call_earlier
 
 pytestmark = pytest.mark.e2e
 
@@ -169,3 +172,28 @@ async def test_a_retry_on_the_other_process_gets_the_same_call_and_lines_hold_fl
             *(ring(http, "CA" + uuid.uuid4().hex, fleet.url) for _ in range(20))
         )
     assert all("<Stream" not in answer and "busy" in answer for answer in rivals)
+
+
+async def test_calls_under_way_together_share_the_months_last_minutes(fleet):
+    with httpx.Client(base_url=fleet.url) as api:
+        tenant = make_tenant(api)
+        put_on_plan(api, tenant["id"], max_concurrent_calls=5, monthly_minutes=1)
+    await a_call_earlier(fleet.control.data, tenant["id"], 48)  # 12 s of the minute left
+    calls = await asyncio.gather(
+        *(
+            place_call(
+                fleet.url, tenant["number"], [Utterance("Where can I park?")],
+                token=TOKEN, tenant_id=tenant["id"], hang_up=False,
+            )
+            for _ in range(3)
+        )
+    )  # fmt: skip
+    limits = []
+    for report in calls:
+        assert report.hung_up_by == "agent"
+        events = await wait_for_end(fleet.url, tenant["id"], report.call_id)
+        assert events[-1]["data"]["reason"] == "time_limit"
+        limits += [e["data"] for e in events if e["kind"] == "call.time_limit"]
+    # Together they ran out the 12 s once (each used to be allowed all 12).
+    assert [limit["limit"] for limit in limits] == ["minutes"] * 3
+    assert sum(limit["secs"] for limit in limits) <= 12 + 1.5

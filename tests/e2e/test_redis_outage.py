@@ -1,6 +1,7 @@
-"""Redis stopped mid-call, for real: a media process's Redis (the call ledger) goes away
-while a call is under way. The call goes on to its natural end; a new call hears the
-apology instead of an uncounted line; once Redis is back, calls are admitted again."""
+"""Redis stopped mid-call, for real: a media process's Redis (the call ledger, the event
+stream) goes away while a call is under way. The call goes on to its natural end and its
+timeline is kept whole; a new call hears the apology instead of an uncounted line; once
+Redis is back, calls are admitted again."""
 
 import asyncio
 import os
@@ -21,6 +22,7 @@ from tests.conftest import (
     make_tenant,
     post_as_twilio,
 )
+from tests.e2e.test_call import wait_for_end
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +85,11 @@ async def test_a_live_call_outlives_redis_and_new_calls_hear_an_apology(tmp_path
         redis.kill()
         said = await asyncio.to_thread(ring, process.url, tenant["number"])
         assert said == UNAVAILABLE
-        assert answered_every_turn(await call)
+        report = await call
+        assert answered_every_turn(report)
+        # Its timeline went straight to the store while Redis was away: nothing lost.
+        events = await wait_for_end(process.url, tenant["id"], report.call_id)
+        assert [e["kind"] for e in events].count("turn.user") == 2
         redis.start()  # back, empty: calls are admitted again
         for _ in range(50):
             if await asyncio.to_thread(ring, process.url, tenant["number"]) == "stream":

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from media_plane.agent import AgentConfig
+from media_plane.agent import AgentConfig, MonthlyMinutes
 from media_plane.ledger import Announced, LedgerUnavailable, LocalLedger, RedisLedger
 
 LEASE = 0.4  # seconds: short, so a dead process's calls expire within a test
@@ -27,9 +27,12 @@ def agent(tenant_id: str = "ten_a") -> AgentConfig:
     return AgentConfig(tenant_id, "agt_1", "n", "p", "Hello.", "en-US", "v", ("end_call",))
 
 
-def a_call(sid: str | None = None, tenant_id: str = "ten_a") -> Announced:
+def a_call(
+    sid: str | None = None, tenant_id: str = "ten_a", minutes: MonthlyMinutes | None = None
+) -> Announced:
     sid = sid or "CA" + uuid.uuid4().hex
-    return Announced("call_" + uuid.uuid4().hex, sid, agent(tenant_id), "+15550100", None, 60.0)
+    call_id = "call_" + uuid.uuid4().hex
+    return Announced(call_id, sid, agent(tenant_id), "+15550100", None, 60.0, minutes)
 
 
 class Fleet:
@@ -74,18 +77,19 @@ async def test_a_providers_retry_gets_the_call_already_announced_wherever_it_lan
 async def test_a_tenants_last_line_goes_to_exactly_one_of_many_concurrent_webhooks(fleet):
     ledgers = [fleet.first, fleet.second] * 10
     won = await asyncio.gather(*(ledger.announce(a_call(), limit=1) for ledger in ledgers))
-    assert sum(1 for w in won if w is not None) == 1
+    assert sum(1 for w in won if isinstance(w, Announced)) == 1
+    assert won.count("concurrent_calls") == len(ledgers) - 1
     # Another tenant's lines are its own.
-    assert await fleet.second.announce(a_call(tenant_id="ten_b"), limit=1) is not None
+    assert await fleet.second.announce(a_call(tenant_id="ten_b"), limit=1) != "concurrent_calls"
 
 
 async def test_a_line_comes_back_when_the_call_ends(fleet):
     call = a_call()
     await fleet.first.announce(call, limit=1)
-    assert await fleet.second.announce(a_call(), limit=1) is None
+    assert await fleet.second.announce(a_call(), limit=1) == "concurrent_calls"
     assert await fleet.second.claim(call.call_id, call.tenant_id) == call
-    await fleet.second.finish(call, None)
-    assert await fleet.first.announce(a_call(), limit=1) is not None
+    await fleet.second.finish(call, None, 0.0)
+    assert isinstance(await fleet.first.announce(a_call(), limit=1), Announced)
 
 
 async def test_a_stream_is_claimed_once_fleet_wide_and_only_for_its_tenant(fleet):
@@ -106,7 +110,7 @@ async def test_an_outcome_is_read_by_any_process_by_either_id(fleet):
     await fleet.first.announce(call, limit=None)
     await fleet.first.claim(call.call_id, call.tenant_id)
     assert await fleet.second.outcome(call.call_id) is None
-    await fleet.first.finish(call, "+15550100777")
+    await fleet.first.finish(call, "+15550100777", 0.0)
     for outcome in (
         await fleet.second.outcome(call.call_id),
         await fleet.second.outcome_for(call.provider_call_sid),
@@ -124,7 +128,7 @@ async def test_the_gauge_counts_live_calls_as_keda_reads_it(fleet):
     for call in calls:
         await fleet.second.claim(call.call_id, call.tenant_id)
     assert await fleet.keda_reads() == 3
-    await fleet.first.finish(calls[0], None)
+    await fleet.first.finish(calls[0], None, 0.0)
     assert await fleet.keda_reads() == 2
 
 
@@ -143,8 +147,52 @@ async def test_a_dead_processs_calls_leave_the_gauge_and_a_long_call_never_does(
         await fleet.first.reap()
     assert await fleet.keda_reads() == 1
     # The dead call's line is free again; the long call still holds its tenant's.
-    assert await fleet.second.announce(a_call(), limit=1) is not None
-    assert await fleet.second.announce(a_call(tenant_id="ten_b"), limit=1) is None
+    assert isinstance(await fleet.second.announce(a_call(), limit=1), Announced)
+    assert await fleet.second.announce(a_call(tenant_id="ten_b"), limit=1) == "concurrent_calls"
+
+
+async def live(ledger, call: Announced) -> Announced:
+    assert isinstance(await ledger.announce(call, limit=None), Announced)
+    assert await ledger.claim(call.call_id, call.tenant_id) == call
+    return call
+
+
+async def test_calls_under_way_together_share_the_months_last_minutes(fleet):
+    month = MonthlyMinutes("2026-12", allowance_secs=100.0, used_secs=0.0)
+    one = await live(fleet.first, a_call(minutes=month))
+    two = await live(fleet.second, a_call(minutes=month))
+    assert await fleet.first.draw(one, 60.0) == 60.0
+    assert await fleet.second.draw(two, 60.0) == 40.0  # not another 100: what is left
+    assert await fleet.first.draw(one, 60.0) == 0.0
+    # The first call ends having used 35 of its 60 s: the 25 it did not use are the other's.
+    await fleet.first.finish(one, None, 25.0)
+    assert await fleet.second.draw(two, 60.0) == 25.0
+    # All 100 s are drawn: the next call is refused, on either process.
+    assert await fleet.first.announce(a_call(minutes=month), limit=None) == "monthly_minutes"
+    # Another tenant's minutes, and the tenant's next month, are their own.
+    other = await live(fleet.second, a_call(tenant_id="ten_b", minutes=month))
+    assert await fleet.second.draw(other, 60.0) == 60.0
+    january = MonthlyMinutes("2027-01", allowance_secs=100.0, used_secs=0.0)
+    assert isinstance(await fleet.second.announce(a_call(minutes=january), None), Announced)
+
+
+async def test_many_calls_drawing_at_once_never_take_more_than_the_month_has(fleet):
+    month = MonthlyMinutes("2026-12", allowance_secs=300.0, used_secs=0.0)
+    calls = [await live(fleet.first, a_call(minutes=month)) for _ in range(20)]
+    ledgers = [fleet.first, fleet.second] * 10
+    drawn = await asyncio.gather(*(ld.draw(c, 60.0) for ld, c in zip(ledgers, calls, strict=True)))
+    assert sum(drawn) == 300.0 and drawn.count(60.0) == 5
+
+
+async def test_the_timelines_count_of_ended_calls_is_the_floor(fleet):
+    # The store lost its count (or never had it): what the timeline has is not drawn again.
+    used = MonthlyMinutes("2026-12", allowance_secs=100.0, used_secs=80.0)
+    call = await live(fleet.first, a_call(minutes=used))
+    assert await fleet.second.draw(call, 60.0) == 20.0
+    spent = MonthlyMinutes("2026-12", allowance_secs=100.0, used_secs=100.0)
+    assert await fleet.first.announce(a_call(tenant_id="ten_b", minutes=spent), None) == (
+        "monthly_minutes"
+    )
 
 
 async def test_renewal_heals_a_gauge_that_lost_its_entries(fleet, redis_url):

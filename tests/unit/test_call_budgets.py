@@ -5,6 +5,7 @@ from types import SimpleNamespace
 from media_plane.agent import AgentConfig
 from media_plane.calls import MAX_TIMELINE_EVENTS, Call
 from media_plane.http_tools import ToolAccess
+from media_plane.ledger import Announced
 from media_plane.tools import MAX_TOOL_CALLS_PER_CALL, MAX_TOOL_CALLS_PER_TURN, register_tools
 
 AGENT = AgentConfig("t1", "a1", "n", "p", "g", "en-US", "v", ("search_knowledge",))
@@ -42,7 +43,7 @@ async def ask(handler) -> dict:
 
 
 async def test_tool_calls_are_bounded_per_turn_and_per_call():
-    call = Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
+    call = Call(Announced("call_x", "CA1", AGENT))
     llm, port = Registry(), Port()
     register_tools(llm, call, port, ToolAccess(None))  # type: ignore[arg-type]
     search = llm.handlers["search_knowledge"]
@@ -61,7 +62,7 @@ async def test_tool_calls_are_bounded_per_turn_and_per_call():
 
 
 def test_a_calls_timeline_is_bounded_and_the_excess_counted_not_stored():
-    call = Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
+    call = Call(Announced("call_x", "CA1", AGENT))
     call.record("call.started")
     for _ in range(MAX_TIMELINE_EVENTS + 999):
         call.record("turn.user", text="x")

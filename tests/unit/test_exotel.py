@@ -18,6 +18,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from media_plane.agent import AgentConfig
 from media_plane.calls import Call
+from media_plane.ledger import Announced
 from media_plane.telephony.exotel import e164, playback_mark
 from media_plane.telephony.exotel_serializer import SwitchboardExotelSerializer, exotel_chunk
 from media_plane.telephony.session import BadWebhook
@@ -59,7 +60,7 @@ def test_audio_goes_out_in_chunks_exotel_plays_without_gaps(size, sent):
 
 
 async def make():
-    call = Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
+    call = Call(Announced("call_x", "CA1", AGENT))
     serializer = SwitchboardExotelSerializer(stream_sid="S1", call=call, guard=quiet_guard(call))
     await serializer.setup(SimpleNamespace(audio_in_sample_rate=8000))  # type: ignore[arg-type]
     return call, serializer

@@ -60,13 +60,18 @@ def test_a_call_may_run_only_as_long_as_its_plan_allows(client):
     assert client.portal.call(port.admission, t["id"]).max_secs is None  # no plan
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=2)
     minutes_used(client, t["id"], 90)
-    assert client.portal.call(port.admission, t["id"]).max_secs == pytest.approx(30, abs=1)
+    # Its calls draw on the month's minutes as they run (the call ledger meters them).
+    admitted = client.portal.call(port.admission, t["id"])
+    assert admitted.max_secs is None and admitted.minutes is not None
+    assert admitted.minutes.allowance_secs == 120
+    assert admitted.minutes.used_secs == pytest.approx(90, abs=0.1)
+    assert admitted.minutes.month == time.strftime("%Y-%m", time.gmtime())
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=900, max_call_minutes=5)
     assert client.portal.call(port.admission, t["id"]).max_secs == 300
-    # A plan that allows overage: admitted with no minutes left, and not cut off.
+    # A plan that allows overage: admitted with no minutes left, and not metered.
     put_on_plan(client, t["id"], max_concurrent_calls=10, monthly_minutes=1, overage_allowed=True)
     admitted = client.portal.call(port.admission, t["id"])
-    assert admitted.refusal is None and admitted.max_secs is None
+    assert admitted.refusal is None and admitted.max_secs is None and admitted.minutes is None
 
 
 def test_a_tenant_out_of_monthly_minutes_is_refused(client):

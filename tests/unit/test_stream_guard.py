@@ -7,6 +7,7 @@ from loguru import logger
 
 from media_plane.agent import AgentConfig
 from media_plane.calls import Call
+from media_plane.ledger import Announced
 from media_plane.telephony import stream_guard
 from media_plane.telephony.stream_guard import StreamGuard
 
@@ -50,7 +51,7 @@ def text(body: str = "{}") -> dict:
 
 
 def new_call() -> Call:
-    return Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
+    return Call(Announced("call_x", "CA1", AGENT))
 
 
 async def read(guard: StreamGuard, n: int) -> list[str]:

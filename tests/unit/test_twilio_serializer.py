@@ -6,6 +6,7 @@ from pipecat.frames.frames import InputAudioRawFrame, OutputTransportMessageFram
 
 from media_plane.agent import AgentConfig
 from media_plane.calls import Call
+from media_plane.ledger import Announced
 from media_plane.telephony.twilio import playback_mark
 from media_plane.telephony.twilio_serializer import SwitchboardTwilioSerializer
 from tests.unit.test_stream_guard import quiet_guard
@@ -14,7 +15,7 @@ AGENT = AgentConfig("t1", "a1", "n", "p", "g", "en-US", "en_US-joe-medium", ())
 
 
 async def make():
-    call = Call(call_id="call_x", provider_call_sid="CA1", agent=AGENT)
+    call = Call(Announced("call_x", "CA1", AGENT))
     serializer = SwitchboardTwilioSerializer(stream_sid="MZ1", call=call, guard=quiet_guard(call))
     # The serializer reads only the pipeline's input rate from its setup.
     await serializer.setup(SimpleNamespace(audio_in_sample_rate=8000))  # type: ignore[arg-type]
