@@ -18,8 +18,9 @@ Every half second the live-call gauge is read as KEDA reads it and compared with
 the load generator has open. Reported: calls dropped (a stream closed before the caller hung
 up) by whether their process was the killed one, follow-ups that reached another process
 than the call's and whether they were answered, the gauge's error at every sample, how long
-it took to heal after the SIGKILL, and calls started per process per phase. Bounded: it
-stops by itself.
+it took to heal after the SIGKILL, calls started per process per phase, and the greeting's
+wait by whether the stream reached the process that took the webhook. Bounded: it stops by
+itself.
 """
 
 import argparse
@@ -69,6 +70,8 @@ class Load:
     dropped: list[str] = field(default_factory=list)  # call ids whose stream was cut
     failed: list[str] = field(default_factory=list)  # could not even start
     follow_ups: dict[str, int] = field(default_factory=dict)  # call id -> status
+    # call id -> seconds from the stream's start to the greeting's first audio
+    greeting_waits: dict[str, float] = field(default_factory=dict)
 
 
 async def one_call(base: str, number: str, secs: float, load: Load) -> None:
@@ -89,6 +92,7 @@ async def one_call(base: str, number: str, secs: float, load: Load) -> None:
                 answer.stream_url, additional_headers=answer.headers, max_size=2**22
             ) as ws:
                 load.open_streams += 1
+                listening = asyncio.create_task(listen(ws, call_id, load))
                 try:
                     for message in phone.opening():
                         await ws.send(json.dumps(message))
@@ -100,6 +104,7 @@ async def one_call(base: str, number: str, secs: float, load: Load) -> None:
                     await ws.send(json.dumps(phone.stop()))
                 finally:
                     load.open_streams -= 1
+                    listening.cancel()
         except (websockets.ConnectionClosed, OSError) as e:
             load.dropped.append(call_id)
             print(f"dropped {call_id}: {e!r}", file=sys.stderr)  # why, for the reader
@@ -112,6 +117,14 @@ async def one_call(base: str, number: str, secs: float, load: Load) -> None:
         )
         load.follow_ups[call_id] = r.status_code
         load.completed += 1
+
+
+async def listen(ws, call_id: str, load: Load) -> None:
+    """Read what the platform sends (the greeting, marks), timing its first audio."""
+    opened = time.monotonic()
+    async for raw in ws:
+        if call_id not in load.greeting_waits and json.loads(raw).get("event") == "media":
+            load.greeting_waits[call_id] = time.monotonic() - opened
 
 
 async def keep_calls(base: str, number: str, n: int, secs: float, until: float, load: Load):
@@ -127,11 +140,15 @@ async def keep_calls(base: str, number: str, n: int, secs: float, until: float, 
     await asyncio.gather(*running, return_exceptions=True)
 
 
-def log_owners(fleet: Fleet) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+def log_owners(
+    fleet: Fleet,
+) -> tuple[dict[str, tuple[int, float]], dict[str, int], dict[str, int]]:
     """From the processes' own logs: call id -> (the process that ran it, when its stream
-    started, wall clock), and call id -> the process that answered its follow-up."""
+    started, wall clock), call id -> the process that answered its follow-up, and call id
+    -> the process that took its first webhook (announced it)."""
     started: dict[str, tuple[int, float]] = {}
     ended: dict[str, int] = {}
+    announced: dict[str, int] = {}
     for process in fleet.media + fleet.left:
         n = _n(process)
         for line in process.log_path.read_text(errors="replace").splitlines():
@@ -143,7 +160,9 @@ def log_owners(fleet: Fleet) -> tuple[dict[str, tuple[int, float]], dict[str, in
                 started[m.group(1)] = (n, at)
             elif "twilio.stream_ended" in line:
                 ended[m.group(1)] = n
-    return started, ended
+            elif "call.announced" in line:
+                announced[m.group(1)] = n
+    return started, ended, announced
 
 
 def a_tenant_number(url: str) -> str:
@@ -217,9 +236,9 @@ async def run(calls: int, call_secs: float, phase_secs: float) -> str:
             sampler.cancel()
             drain_code = await asyncio.to_thread(drained.proc.wait, 120)
             await asyncio.sleep(1)
-            started, ended = log_owners(fleet)
+            started, ended, announced = log_owners(fleet)
             return report(
-                load, samples, phases, started, ended, killed_at,
+                load, samples, phases, started, ended, announced, killed_at,
                 drained=_n(drained), killed=_n(killed), added=_n(added), drain_code=drain_code,
             )  # fmt: skip
         finally:
@@ -231,8 +250,17 @@ def _n(process) -> int:
     return int(process.data.name.split("-")[-1])
 
 
-def report(load, samples, phases, started, ended, killed_at, *, drained, killed, added, drain_code):
+def report(
+    load, samples, phases, started, ended, announced, killed_at, *,
+    drained, killed, added, drain_code,
+):  # fmt: skip
     owner = {call_id: n for call_id, (n, _) in started.items()}
+    # The greeting's wait, by whether the stream reached the process that took the webhook
+    # (the call made ready ahead) or another (made ready when its stream opened).
+    waits: dict[bool, list[float]] = {True: [], False: []}
+    for call_id, wait in load.greeting_waits.items():
+        if call_id in owner and call_id in announced:
+            waits[owner[call_id] == announced[call_id]].append(wait * 1000)
     dropped_on = Counter(owner.get(call_id, 0) for call_id in load.dropped)
     elsewhere = {c: p for c, p in ended.items() if owner.get(c) not in (None, p)}
     answered_elsewhere = sum(1 for c in elsewhere if load.follow_ups.get(c) == 200)
@@ -265,11 +293,18 @@ def report(load, samples, phases, started, ended, killed_at, *, drained, killed,
         f"| gauge error over the whole run: max | {max(errors, default=0)} |",
         f"| the gauge healed after the SIGKILL in | "
         f"{f'{healed:.1f} s' if healed is not None else 'not within the run'} |",
+        f"| the greeting's first audio after the stream opened, median: stream on the "
+        f"process that took the webhook; on another | {_median_ms(waits[True])}; "
+        f"{_median_ms(waits[False])} |",
     ]
     for (name, t, _), counts in zip(phases, per_phase, strict=True):
         shares = ", ".join(f"process {n}: {counts[n]}" for n in sorted(counts)) or "none"
         lines.append(f"| calls started while {name} (from {t:.0f} s) | {shares} |")
     return "\n".join(lines)
+
+
+def _median_ms(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ms ({len(values)} calls)" if values else "none"
 
 
 def main() -> None:
