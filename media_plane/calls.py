@@ -170,6 +170,7 @@ class CallRegistry:
         self.ledger: CallLedger = ledger or LocalLedger()
         self.capacity = capacity  # what the process is sized for: reported, not enforced
         self.last_finished = float("-inf")  # when its last call ended (monotonic)
+        self.draining = False  # SIGTERM: it takes no new calls, its live calls go on
         metrics.CAPACITY.set(capacity)
         metrics.HEADROOM.set(capacity)
         self._preparing: dict[str, tuple[float, Call]] = {}  # announced here, no stream yet
@@ -234,6 +235,10 @@ class CallRegistry:
     def _count(self) -> None:
         metrics.LIVE_CALLS.set(len(self._live))
         metrics.HEADROOM.set(max(0, self.capacity - len(self._live)))
+
+    def start_draining(self) -> None:
+        self.draining = True
+        metrics.DRAINING.set(1)
 
     async def drained(self) -> bool:
         """No call runs here, and none this process announced in the last few seconds can

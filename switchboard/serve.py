@@ -17,8 +17,6 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from media_plane import metrics
-
 DRAIN_POLL_SECS = 0.5
 # After its last call, a process still answers that call's follow-up for this long: the
 # provider asks what next (Twilio's <Connect action>, Exotel's Passthru) right after the
@@ -57,9 +55,8 @@ class DrainingServer(uvicorn.Server):
 
     async def _drain_then_stop(self, sig: int) -> None:
         app = self._app
-        app.state.draining = True
-        metrics.DRAINING.set(1)
         calls = app.state.calls
+        calls.start_draining()
         logger.info("platform.draining", signal=signal.Signals(sig).name, live=calls.live_count)
         deadline = self._loop.time() + self._drain_secs if self._loop else 0.0
         while not await calls.drained():

@@ -85,8 +85,6 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     )
     app.add_middleware(AuthenticateFirst, by_prefix=authenticated)  # outermost: first
 
-    app.state.draining = False  # set by SIGTERM (switchboard/serve.py): no new calls
-
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, object]:
         """Liveness: the process answers (a draining one too: its calls go on)."""
@@ -98,7 +96,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     @app.get("/readyz", tags=["ops"], responses=error_responses(503))
     async def readyz() -> dict[str, object]:
         """Readiness: whether to send this process new calls (no while it drains)."""
-        if app.state.draining:
+        if media and app.state.calls.draining:  # SIGTERM (switchboard/serve.py)
             raise ServiceUnavailable("draining: finishing its calls, taking no new ones")
         return {"status": "ready", "plane": settings.plane}
 

@@ -64,7 +64,7 @@ def taking_calls(request: Request) -> None:
     """A draining process (SIGTERM) takes no new calls: 503, which the proxy in front
     retries on another process (nginx ``proxy_next_upstream http_503``; on Kubernetes the
     process has left the Service's endpoints by then, so this is only the race)."""
-    if request.app.state.draining:
+    if request.app.state.calls.draining:
         metrics.call_outcome(None, "draining")
         raise ServiceUnavailable("this process is draining: no new calls")
 
