@@ -19,7 +19,6 @@ from typing import cast
 
 from fastapi import WebSocket
 from loguru import logger
-from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
@@ -67,7 +66,7 @@ from media_plane.providers.factory import (
     make_stt,
     make_tts,
 )
-from media_plane.providers.vad import SharedSileroVADAnalyzer
+from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params
 from media_plane.recording import CallRecorder
 from media_plane.telephony.stream_guard import StreamGuard
 from media_plane.tools import register_tools, tools_schema
@@ -280,7 +279,7 @@ def build_call_worker(
         context,
         user_params=LLMUserAggregatorParams(
             vad_analyzer=SharedSileroVADAnalyzer(
-                params=VADParams(stop_secs=VAD_STOP_SECS), meter=call.audio_in
+                params=phone_vad_params(VAD_STOP_SECS), meter=call.audio_in
             ),
             user_turn_strategies=UserTurnStrategies(
                 start=[VADUserTurnStartStrategy()],

@@ -23,6 +23,13 @@ import soxr
 import websockets
 
 from media_plane.pcm import audioop
+from switchboard.line_conditions import (
+    CLEAN_LINE,
+    BadLine,
+    LineConditions,
+    speech_level_dbfs,
+    with_gain,
+)
 from switchboard.phones import ExotelPhone, Phone, TwilioPhone
 from switchboard.settings import DEV_EXOTEL_API_KEY, DEV_EXOTEL_API_TOKEN, DEV_TWILIO_AUTH_TOKEN
 
@@ -76,13 +83,18 @@ class CallReport:
         return json.dumps(asdict(self))
 
 
-def _trim(pcm: np.ndarray, threshold: int = 300) -> np.ndarray:
-    loud = np.nonzero(np.abs(pcm) > threshold)[0]
+def _trim(pcm: np.ndarray) -> np.ndarray:
+    """The sound from its first to its last sample within 40 dB of its peak: relative, so
+    a quiet caller's soft onset and tail are kept (an absolute threshold cut them off)."""
+    magnitude = np.abs(pcm.astype(np.int32))
+    threshold = max(16, int(magnitude.max(initial=0)) // 100)
+    loud = np.nonzero(magnitude > threshold)[0]
     return pcm[loud[0] : loud[-1] + 1] if len(loud) else pcm[:0]
 
 
-def speech_frames(utterance: Utterance, voice: str) -> list[bytes]:
-    """The utterance as 20 ms mu-law frames, trimmed so its last frame is its last sound."""
+def speech_frames(utterance: Utterance, voice: str, gain_db: float = 0.0) -> list[bytes]:
+    """The utterance as 20 ms mu-law frames, trimmed so its last frame is its last sound,
+    ``gain_db`` louder than recorded."""
     if utterance.audio is not None:
         with wave.open(str(utterance.audio), "rb") as w:
             raw = w.readframes(w.getnframes())
@@ -99,7 +111,7 @@ def speech_frames(utterance: Utterance, voice: str) -> list[bytes]:
 
         speech = synthesize(voice, utterance.text or "", RATE, repeatable=True)
         pcm = np.frombuffer(speech, dtype=np.int16)
-    ulaw = audioop.lin2ulaw(_trim(pcm).tobytes(), 2)
+    ulaw = audioop.lin2ulaw(with_gain(_trim(pcm), gain_db).tobytes(), 2)
     ulaw += b"\xff" * (-len(ulaw) % FRAME)
     return [ulaw[i : i + FRAME] for i in range(0, len(ulaw), FRAME)]
 
@@ -107,9 +119,10 @@ def speech_frames(utterance: Utterance, voice: str) -> list[bytes]:
 class _Line:
     """Both directions of the phone line, ticking every 20 ms."""
 
-    def __init__(self, ws, phone: Phone):
+    def __init__(self, ws, phone: Phone, bad_line: BadLine):
         self.ws = ws
         self.phone = phone
+        self.bad_line = bad_line
         self.unsent = bytearray()  # frames waiting to make up one media message
         self.unsent_at = 0.0
         self.speech_ends_in_unsent = False
@@ -171,17 +184,23 @@ class _Line:
                 self.speech_ends_in_unsent = True
         else:
             frame = SILENCE
+        frame = self.bad_line.noisy(frame)
         if not self.unsent:
             self.unsent_at = now
         self.unsent.extend(frame)
         if len(self.unsent) >= FRAME * self.phone.frames_per_message:
             self.chunk += 1
             timestamp_ms = int((self.unsent_at - self.started) * 1000)
-            await self.send(self.phone.media(bytes(self.unsent), self.chunk, timestamp_ms))
+            media = self.phone.media(bytes(self.unsent), self.chunk, timestamp_ms)
+            for message in self.bad_line.send(media, now):
+                await self.send(message)
             self.unsent.clear()
             if self.speech_ends_in_unsent:  # the caller's last word has left the phone
                 self.last_speech_sent = now
                 self.speech_ends_in_unsent = False
+        else:
+            for message in self.bad_line.due(now):  # late messages arriving
+                await self.send(message)
         # Play one frame of agent audio; marks are echoed once everything before them played.
         while self.playback and isinstance(self.playback[0], str):
             await self.send(self.phone.mark(self.playback.popleft()))  # type: ignore[arg-type]
@@ -246,16 +265,21 @@ async def place_call(
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN,
     exotel_api_key: str = DEV_EXOTEL_API_KEY,
     exotel_api_token: str = DEV_EXOTEL_API_TOKEN,
+    conditions: LineConditions = CLEAN_LINE,
 ) -> CallReport:
     """One call, as ``provider`` (``twilio`` or ``exotel``) would place it to the platform,
     authenticated as that provider's account the number is on (``twilio_auth_token``
-    signs Twilio's requests; ``exotel_api_key`` and ``_token`` are Exotel's)."""
+    signs Twilio's requests; ``exotel_api_key`` and ``_token`` are Exotel's), over a line
+    as bad as ``conditions`` say."""
     phone: Phone = (
         ExotelPhone(base_url, exotel_api_key, exotel_api_token)
         if provider == "exotel"
         else TwilioPhone(base_url, twilio_auth_token)
     )
-    frames = [speech_frames(u, voice) for u in utterances]  # synthesise before dialling
+    # Synthesised before dialling.
+    frames = [speech_frames(u, voice, conditions.gain_db) for u in utterances]
+    spoken = [np.frombuffer(audioop.ulaw2lin(b"".join(f), 2), np.int16) for f in frames if f]
+    level = float(np.mean([speech_level_dbfs(pcm) for pcm in spoken])) if spoken else -np.inf
 
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
         answer = await phone.dial(http, to, caller_id)
@@ -267,7 +291,7 @@ async def place_call(
         async with websockets.connect(
             answer.stream_url, max_size=2**22, additional_headers=answer.headers
         ) as ws:
-            line = _Line(ws, phone)
+            line = _Line(ws, phone, BadLine(conditions, level))
             for message in phone.opening():
                 await line.send(message)
             line.started = time.monotonic()

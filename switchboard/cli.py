@@ -220,6 +220,7 @@ def _print_turn(turn: Any) -> None:
 
 def cmd_call(args: argparse.Namespace) -> None:
     from switchboard.caller import Utterance, place_call
+    from switchboard.line_conditions import LineConditions
 
     utterances = [Utterance(text=t) for t in args.say or []]
     utterances += [Utterance(audio=Path(a)) for a in args.audio or []]
@@ -242,6 +243,13 @@ def cmd_call(args: argparse.Namespace) -> None:
             twilio_auth_token=args.twilio_auth_token,
             exotel_api_key=args.exotel_api_key,
             exotel_api_token=args.exotel_api_token,
+            conditions=LineConditions(
+                gain_db=args.gain,
+                noise_snr_db=args.noise,
+                loss_pct=args.loss,
+                jitter_ms=args.jitter,
+                seed=args.seed,
+            ),
         )
     )
     if args.json:
@@ -326,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=client.exotel_api_token,
         help="the API token Exotel presents (SWITCHBOARD_EXOTEL_API_TOKEN)",
     )
+    bad = call.add_argument_group("a bad line (deterministic for a seed)")
+    bad.add_argument("--gain", type=float, default=0.0, metavar="DB", help="caller's level")
+    bad.add_argument("--noise", type=float, metavar="SNR_DB", help="noise under the speech")
+    bad.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="packets lost")
+    bad.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="packets late")
+    bad.add_argument("--seed", type=int, default=0)
     call.set_defaults(func=cmd_call)
 
     tenants = sub.add_parser("tenant", help="tenants and their agents").add_subparsers(

@@ -17,9 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from media_plane.providers.offline_tts import synthesize
 from switchboard.caller import Utterance, place_call
+from switchboard.line_conditions import LineConditions
 from switchboard.phones import signed_by_twilio
 from switchboard.settings import DEV_TWILIO_AUTH_TOKEN
 from tests.conftest import AUTH, TOKEN, make_tenant, post_as_twilio
+from tests.speech_corpus import OFFLINE_VOICE, clip, require_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +71,18 @@ async def wait_for_end(url: str, tenant_id: str, call_id: str) -> list[dict]:
 def tenant(platform: str) -> dict:
     with httpx.Client(base_url=platform) as api:
         return make_tenant(api, DOCUMENT, transfer_number="+15550100300")
+
+
+async def test_a_quiet_callers_one_word_answer_over_a_noisy_line_is_answered(
+    platform, tenant, tmp_path
+):
+    require_tools()
+    yes = clip("yes", OFFLINE_VOICE, -45, tmp_path)  # a soft voice, the handset held away
+    report = await place_call(
+        platform, tenant["number"], [Utterance(audio=yes.path)],
+        conditions=LineConditions(noise_snr_db=20, seed=1),
+    )  # fmt: skip
+    assert report.turns[1].latency_ms is not None  # the agent answered
 
 
 async def test_greeting_then_answer_from_the_document_then_hang_up(platform, tenant):

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+from pipecat.audio.vad.vad_analyzer import VADState
 
 from media_plane.providers import vad
 from media_plane.providers.calibration import telephone_channel
 from media_plane.providers.offline_stt import decode_pcm, rerank
 from media_plane.providers.offline_tts import synthesize
-from media_plane.providers.vad import SharedSileroVADAnalyzer
+from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params
 
 RATE = 8000
 
@@ -21,7 +21,7 @@ def speech() -> bytes:
 
 
 async def test_vad_finds_the_start_and_end_of_speech_at_8khz(speech):
-    vad = SharedSileroVADAnalyzer(sample_rate=RATE, params=VADParams(stop_secs=0.3))
+    vad = SharedSileroVADAnalyzer(sample_rate=RATE, params=phone_vad_params(0.3))
     vad.set_sample_rate(RATE)
     silence = bytes(RATE * 2)  # one second
     audio = silence + speech + silence
@@ -70,19 +70,21 @@ async def vad_states(vad: SharedSileroVADAnalyzer, audio: bytes) -> list[VADStat
 async def test_quiet_windows_skip_the_model_and_decide_the_same(speech, monkeypatch):
     silence = bytes(RATE * 2)
     audio = silence + speech + silence
-    gated = SharedSileroVADAnalyzer(sample_rate=RATE, params=VADParams(stop_secs=0.3))
+    gated = SharedSileroVADAnalyzer(sample_rate=RATE, params=phone_vad_params(0.3))
     gated._model = counting = CountingModel(gated._model)
     with_gate = await vad_states(gated, audio)
     monkeypatch.setattr(vad, "SILENCE_RMS", 0)  # the model hears every window
     without_gate = await vad_states(
-        SharedSileroVADAnalyzer(sample_rate=RATE, params=VADParams(stop_secs=0.3)), audio
+        SharedSileroVADAnalyzer(sample_rate=RATE, params=phone_vad_params(0.3)), audio
     )
     windows = len(audio) // 2 // 256
     speech_windows = len(speech) // 2 // 256
     assert counting.runs <= speech_windows + 2 < windows / 2  # the two silent seconds skipped
-    # Speech starts at the same frame; it ends no later, at most two windows sooner
-    # (Silero's confidence trails off over digital silence; the gate says 0 at once).
-    assert with_gate.index(VADState.SPEAKING) == without_gate.index(VADState.SPEAKING)
+    # Speech starts within a window of the same moment (the model starts from a reset
+    # state rather than one run over silence); it ends no later, at most two windows
+    # sooner (Silero's confidence trails off over digital silence; the gate says 0 at once).
+    start = [s.index(VADState.SPEAKING) for s in (with_gate, without_gate)]
+    assert abs(start[0] - start[1]) * 0.02 <= 0.04
     last = [len(s) - 1 - s[::-1].index(VADState.SPEAKING) for s in (with_gate, without_gate)]
     assert last[1] - 4 <= last[0] <= last[1]
     assert with_gate[-1] == without_gate[-1] == VADState.QUIET

@@ -1,0 +1,270 @@
+"""Does the agent hear the caller? Short and quiet answers, over clean and bad lines.
+
+    .venv/bin/python benchmarks/hearing.py --write-doc     # ~5 minutes; docs/call-quality.md
+
+The corpus (``tests/speech_corpus.py``): single words and short phrases in the offline
+voice and six espeak-ng voices, telephone band, 8 kHz, mu-law, at -20 to -45 dBFS. Needs
+Debian's espeak-ng and sox.
+
+1. Turn starts, by the VAD alone, for every clip: the platform's VAD (``phone_vad_params``)
+   and stock Pipecat's Silero VAD with its defaults, in the same run; on a clean line and
+   on two bad ones (noise at 15 dB SNR; noise at 5 dB SNR with 3% of packets lost).
+2. False starts on noise alone: steady white, pink and brown noise at -55 to -25 dBFS,
+   short bursts (a knock, a door, a cough's burst) and clicks.
+3. Through the platform: a subset of clips, each one caller turn of a real call to
+   ``switchboard up`` (the simulated caller over a real WebSocket): whether the agent
+   answered the turn, and whether the platform's transcript holds the word.
+"""
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from pipecat.audio.vad.silero import SileroVADAnalyzer  # noqa: E402
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState  # noqa: E402
+
+from benchmarks.doc_table import write_between  # noqa: E402
+from media_plane.pcm import audioop  # noqa: E402
+from media_plane.pipeline import VAD_STOP_SECS  # noqa: E402
+from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params  # noqa: E402
+from switchboard.caller import Utterance, place_call  # noqa: E402
+from switchboard.demo.run import free_port, wait_ready  # noqa: E402
+from switchboard.line_conditions import BadLine, LineConditions, speech_level_dbfs  # noqa: E402
+from tests.speech_corpus import (  # noqa: E402
+    OFFLINE_VOICE,
+    Clip,
+    at_level,
+    corpus,
+    over_the_line,
+    read_wav,
+    tools_missing,
+)
+
+DOC = ROOT / "docs" / "call-quality.md"
+BEGIN, END = "<!-- hearing:begin -->", "<!-- hearing:end -->"
+RATE = 8000
+TOKEN = "hearing-bench-operator-token"
+LINES = {
+    "clean": LineConditions(),
+    "noise 15 dB": LineConditions(noise_snr_db=15, seed=1),
+    "noise 5 dB, 3% lost": LineConditions(noise_snr_db=5, loss_pct=3, seed=2),
+}
+
+
+def platform_vad() -> VADAnalyzer:
+    return SharedSileroVADAnalyzer(sample_rate=RATE, params=phone_vad_params(VAD_STOP_SECS))
+
+
+def stock_vad() -> VADAnalyzer:
+    return SileroVADAnalyzer(sample_rate=RATE, params=VADParams())
+
+
+def over(pcm: np.ndarray, line: LineConditions, speech_dbfs: float) -> list[bytes]:
+    """The clip inside a second of line before and 1.5 s after, as 20 ms frames of PCM
+    that reach the platform over ``line``."""
+    audio = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(RATE * 3 // 2, np.int16)])
+    bad = BadLine(line, speech_dbfs)
+    frames = []
+    for k in range(len(audio) // 160):
+        ulaw = bad.noisy(audioop.lin2ulaw(audio[k * 160 : (k + 1) * 160].tobytes(), 2))
+        frames += [audioop.ulaw2lin(m["audio"], 2) for m in bad.send({"audio": ulaw}, 0.0)]
+    return frames
+
+
+def starts(vad: VADAnalyzer, frames: list[bytes]) -> bool:
+    vad.set_sample_rate(RATE)
+    return any(vad._run_analyzer(frame) == VADState.SPEAKING for frame in frames)
+
+
+def turn_starts(clips: list[Clip]) -> str:
+    rows = ["| line | level (dBFS) | words | phrases | all | stock Pipecat VAD, all |"]
+    rows.append("| --- | --- | --- | --- | --- | --- |")
+    for name, line in LINES.items():
+        found: dict[tuple[float, bool, str], list[bool]] = defaultdict(list)
+        for clip in clips:
+            pcm = read_wav(clip.path)
+            frames = over(pcm, line, speech_level_dbfs(pcm))
+            single = clip.words == 1
+            found[(clip.level_dbfs, single, "platform")].append(starts(platform_vad(), frames))
+            found[(clip.level_dbfs, single, "stock")].append(starts(stock_vad(), frames))
+        levels = sorted({c.level_dbfs for c in clips}, reverse=True)
+        for level in [*levels, None]:
+            rates = [
+                _rate(found, level, single, vad)
+                for single, vad in ((True, "platform"), (False, "platform"), (None, "platform"),
+                                    (None, "stock"))
+            ]  # fmt: skip
+            label = "all" if level is None else f"{level:g}"
+            rows.append(f"| {name} | {label} | " + " | ".join(rates) + " |")
+    return "\n".join(rows)
+
+
+def _rate(found: dict, level: float | None, single: bool | None, vad: str) -> str:
+    """The share of turns started among clips at ``level`` (None: all), single words or
+    phrases (None: both), by ``vad``."""
+    hits = [
+        hit
+        for (lv, one, v), results in found.items()
+        for hit in results
+        if v == vad and level in (None, lv) and single in (None, one)
+    ]
+    return f"{np.mean(hits):.1%}"
+
+
+def noises() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(11)
+    found = []
+    with tempfile.TemporaryDirectory() as work:
+        for kind in ("whitenoise", "pinknoise", "brownnoise"):
+            path = Path(work) / f"{kind}.wav"
+            subprocess.run(
+                ["sox", "-n", "-r", str(RATE), "-b", "16", "-c", "1", str(path),
+                 "synth", "3", kind, "sinc", "300-3400"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            base = read_wav(path)
+            for level in (-55, -45, -35, -25):
+                found.append((f"{kind} {level} dBFS", over_the_line(at_level(base, level))))
+    for n in range(20):  # a knock, a door, a cough's burst: 40-150 ms, decaying
+        length = int(RATE * rng.uniform(0.04, 0.15))
+        burst = rng.normal(0, 1, length) * np.exp(-np.linspace(0, rng.uniform(3, 8), length))
+        pcm = np.zeros(2 * RATE)
+        pcm[RATE // 2 : RATE // 2 + length] = burst
+        peak = 32767 * 10 ** (rng.uniform(-20, -3) / 20)
+        scaled = (pcm / np.abs(pcm).max() * peak).astype(np.int16)
+        found.append((f"burst {n}", over_the_line(scaled)))
+    for n in range(5):  # clicks on the line
+        pcm = np.zeros(2 * RATE, np.int16)
+        for k in range(5):
+            start = RATE // 4 + k * (RATE // 4) + n * 37
+            pcm[start : start + 40] = 20000 * (-1) ** k
+        found.append((f"clicks {n}", over_the_line(pcm)))
+    return found
+
+
+def false_starts() -> str:
+    rows = ["| noise | clips | false starts: platform | stock Pipecat VAD |"]
+    rows.append("| --- | --- | --- | --- |")
+    by_kind: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for name, pcm in noises():
+        frames = over(pcm, LINES["clean"], -20.0)
+        kind = name.split()[0]
+        by_kind[kind].append((starts(platform_vad(), frames), starts(stock_vad(), frames)))
+    for kind, results in by_kind.items():
+        rows.append(
+            f"| {kind} | {len(results)} | {sum(p for p, _ in results)} "
+            f"| {sum(s for _, s in results)} |"
+        )
+    return "\n".join(rows)
+
+
+def through_the_platform(clips: list[Clip], data: Path) -> str:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
+        "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
+        "SWITCHBOARD_ENVIRONMENT": "test",
+        "SWITCHBOARD_DATA_DIR": str(data),
+        "SWITCHBOARD_PORT": str(port),
+    }
+    with (data / "platform.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "switchboard.cli", "up"],
+            env=env, stdout=log, stderr=log, cwd=data,
+        )  # fmt: skip
+        try:
+            wait_ready(url, server)
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            with httpx.Client(base_url=url, headers=auth) as api:
+                agent = {"name": "a", "greeting": "Hi."}
+                tenant = api.post("/v1/tenants", json={"name": "hearing", "agent": agent}).json()
+                number = "+15550142" + str(port)[-3:]
+                api.post(
+                    f"/v1/tenants/{tenant['id']}/numbers",
+                    json={"e164": number, "agent_id": tenant["agent"]["id"]},
+                ).raise_for_status()
+            return asyncio.run(_calls(url, number, tenant["id"], clips))
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+async def _calls(url: str, number: str, tenant_id: str, clips: list[Clip]) -> str:
+    rows = ["| line | level (dBFS) | calls | turn answered | word in the transcript |"]
+    rows.append("| --- | --- | --- | --- | --- |")
+    limit = asyncio.Semaphore(3)
+    for name in ("clean", "noise 15 dB"):
+
+        async def one(clip: Clip, name=name) -> tuple[float, bool, bool]:
+            async with limit:
+                report = await place_call(
+                    url, number, [Utterance(audio=clip.path)], token=TOKEN,
+                    tenant_id=tenant_id, conditions=LINES[name],
+                )  # fmt: skip
+            turn = report.turns[1] if len(report.turns) > 1 else None  # after the greeting
+            answered = turn is not None and turn.latency_ms is not None
+            heard = (turn.platform_heard or "").lower() if turn else ""
+            return clip.level_dbfs, answered, clip.text in heard.split()
+
+        results = await asyncio.gather(*(one(c) for c in clips))
+        for level in sorted({r[0] for r in results}, reverse=True):
+            mine = [r for r in results if r[0] == level]
+            rows.append(
+                f"| {name} | {level:g} | {len(mine)} | "
+                f"{np.mean([r[1] for r in mine]):.0%} | {np.mean([r[2] for r in mine]):.0%} |"
+            )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-doc", action="store_true")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".switchboard" / "hearing-corpus")
+    args = parser.parse_args()
+    if missing := tools_missing():
+        sys.exit(f"needs {', '.join(missing)} (Debian packages)")
+    clips = corpus(args.cache)
+    subset = [
+        c for c in clips
+        if c.level_dbfs in (-25, -35, -45) and c.words == 1
+        and c.voice in (OFFLINE_VOICE, "en-us+f3", "en-gb", "en-029+m3")
+        and c.text in ("yes", "no", "two", "okay", "stop")
+    ]  # fmt: skip
+    sections = [
+        f"Corpus: {len(clips)} clips ({len({c.voice for c in clips})} voices, "
+        f"{len({c.text for c in clips})} words and phrases, "
+        f"{len({c.level_dbfs for c in clips})} levels).",
+        "",
+        "**Turn starts (the VAD alone)**",
+        "",
+        turn_starts(clips),
+        "",
+        "**False starts on noise alone**",
+        "",
+        false_starts(),
+    ]
+    with tempfile.TemporaryDirectory() as data:
+        sections += [
+            "",
+            "**Through the platform** (one caller turn per call, `switchboard up`)",
+            "",
+            through_the_platform(subset, Path(data)),
+        ]
+    text = "\n".join(sections)
+    print(text)
+    if args.write_doc:
+        write_between(DOC, BEGIN, END, text)
+
+
+if __name__ == "__main__":
+    main()

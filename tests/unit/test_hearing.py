@@ -1,0 +1,67 @@
+"""The VAD hears a caller's short, quiet answer and is not started by noise: the hardest
+cases of the hearing benchmark (``benchmarks/hearing.py``), kept as a regression test.
+With Pipecat's defaults none of the quiet words below started a turn."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pipecat.audio.vad.vad_analyzer import VADState
+
+from media_plane.pipeline import VAD_STOP_SECS
+from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params
+from tests.speech_corpus import (
+    OFFLINE_VOICE,
+    at_level,
+    clip,
+    over_the_line,
+    read_wav,
+    require_tools,
+)
+
+RATE = 8000
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tools()
+    return tmp_path_factory.mktemp("speech")
+
+
+def turn_starts(pcm: np.ndarray) -> bool:
+    """Whether the platform's VAD takes the caller to be speaking, streamed in 20 ms frames
+    with a second of line before and after."""
+    vad = SharedSileroVADAnalyzer(sample_rate=RATE, params=phone_vad_params(VAD_STOP_SECS))
+    vad.set_sample_rate(RATE)
+    line = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(RATE, np.int16)])
+    frames = (line[i : i + 160].tobytes() for i in range(0, len(line) - 159, 160))
+    return any(vad._run_analyzer(frame) == VADState.SPEAKING for frame in frames)
+
+
+@pytest.mark.parametrize("voice", [OFFLINE_VOICE, "en-us+f3", "en-gb-scotland+f2"])
+@pytest.mark.parametrize("word", ["two", "no", "yes", "okay"])
+def test_a_quiet_callers_one_word_answer_starts_a_turn(cache, voice, word):
+    quiet = clip(word, voice, -45, cache)  # a soft voice, the handset held away
+    assert turn_starts(read_wav(quiet.path))
+
+
+@pytest.mark.parametrize("kind", ["whitenoise", "brownnoise"])
+def test_steady_noise_on_the_line_starts_no_turn(cache, kind):
+    path = cache / f"{kind}.wav"
+    subprocess.run(
+        ["sox", "-n", "-r", str(RATE), "-b", "16", "-c", "1", str(path),
+         "synth", "3", kind, "sinc", "300-3400"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for level in (-45, -25):  # the gain lifts the quiet one as far as it lifts speech
+        assert not turn_starts(over_the_line(at_level(read_wav(path), level)))
+
+
+def test_a_knock_on_the_line_starts_no_turn():
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        length = int(RATE * rng.uniform(0.04, 0.15))
+        knock = rng.normal(0, 1, length) * np.exp(-np.linspace(0, 5, length))
+        pcm = (knock / np.abs(knock).max() * 16000).astype(np.int16)
+        assert not turn_starts(over_the_line(pcm))
