@@ -55,6 +55,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from media_plane import metrics
 from media_plane.agent import AgentConfig, ControlPlanePort
 from media_plane.calls import Call, Prepared
+from media_plane.keypad import KeypadInput, KeypadUserTurnStartStrategy
 from media_plane.latency import TurnLatency
 from media_plane.llm_recovery import LLMRecovery
 from media_plane.phrases import SAY_AGAIN, in_language
@@ -282,7 +283,7 @@ def build_call_worker(
                 params=phone_vad_params(VAD_STOP_SECS), meter=call.audio_in
             ),
             user_turn_strategies=UserTurnStrategies(
-                start=[VADUserTurnStartStrategy()],
+                start=[VADUserTurnStartStrategy(), KeypadUserTurnStartStrategy()],
                 stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=SPEECH_TIMEOUT_SECS)],
             ),
         ),
@@ -292,6 +293,7 @@ def build_call_worker(
         [
             transport.input(),
             stt,
+            KeypadInput(),  # the caller's keys, gathered into entries: turns of their own
             aggregators.user(),
             CallerAudioEnds(call.recorder.processor if call.recorder else None),
             llm,

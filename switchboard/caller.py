@@ -41,16 +41,20 @@ SETTLE_SECS = 1.0  # the agent is done when nothing new has played for this long
 BARGE_IN_AFTER_SECS = 1.2  # how much of a reply plays before the caller cuts in
 PLAYING_GAP_SECS = 0.2
 REPLY_TIMEOUT_SECS = 15.0
+KEY_GAP_SECS = 0.25  # between key presses, as a person presses them
 
 
 @dataclass
 class Utterance:
     text: str | None = None
     audio: Path | None = None
+    keys: str | None = None  # pressed on the keypad instead of spoken, e.g. "1234#"
     barge_in: bool = False  # speak over the agent's previous reply instead of waiting
 
     @property
     def label(self) -> str:
+        if self.keys is not None:
+            return f"keys {self.keys}"
         return self.text if self.text is not None else str(self.audio)
 
 
@@ -277,7 +281,7 @@ async def place_call(
         else TwilioPhone(base_url, twilio_auth_token)
     )
     # Synthesised before dialling.
-    frames = [speech_frames(u, voice, conditions.gain_db) for u in utterances]
+    frames = [[] if u.keys else speech_frames(u, voice, conditions.gain_db) for u in utterances]
     spoken = [np.frombuffer(audioop.ulaw2lin(b"".join(f), 2), np.int16) for f in frames if f]
     level = float(np.mean([speech_level_dbfs(pcm) for pcm in spoken])) if spoken else -np.inf
 
@@ -327,6 +331,11 @@ async def place_call(
                     line.clear_at = None
                     line.speak(uframes)
                     line.heard.append(bytearray())
+                    if utterance.keys:
+                        for digit in utterance.keys:
+                            await line.send(phone.key(digit))
+                            await asyncio.sleep(KEY_GAP_SECS)
+                        line.last_speech_sent = time.monotonic()
                     await _wait(lambda: line.last_speech_sent is not None, 60, line.closed)
                     if utterance.barge_in and was_playing:
                         # The platform must cut its reply short; on a loaded machine the

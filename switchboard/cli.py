@@ -8,6 +8,7 @@ input. The platform's URL and token come from ``--url``/``--token`` or
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -224,6 +225,10 @@ def cmd_call(args: argparse.Namespace) -> None:
 
     utterances = [Utterance(text=t) for t in args.say or []]
     utterances += [Utterance(audio=Path(a)) for a in args.audio or []]
+    for keys in args.keys or []:
+        if not re.fullmatch(r"[0-9*#]+", keys):
+            raise CliError(f"--keys {keys}: only 0-9, * and #")
+        utterances.append(Utterance(keys=keys))
     for a in args.audio or []:
         if not Path(a).is_file():
             raise CliError(f"no such file: {a}")
@@ -303,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--to", required=True, help="the number to call, E.164")
     call.add_argument("--say", action="append", help="a caller utterance (repeatable)")
     call.add_argument("--audio", action="append", help="a WAV file to speak (repeatable)")
+    call.add_argument(
+        "--keys", action="append", help="keys to press on the keypad, e.g. 1234# (repeatable)"
+    )
     call.add_argument(
         "--barge-in",
         type=int,

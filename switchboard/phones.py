@@ -139,6 +139,15 @@ class TwilioPhone:
             "mark": {"name": name},
         }
 
+    def key(self, digit: str) -> dict:
+        """A key the caller pressed (Twilio's ``dtmf`` message)."""
+        return {
+            "event": "dtmf",
+            "streamSid": self.stream_sid,
+            "sequenceNumber": self._seq(),
+            "dtmf": {"track": "inbound_track", "digit": digit},
+        }
+
     def stop(self) -> dict:
         return {
             "event": "stop",
@@ -263,6 +272,15 @@ class ExotelPhone:
             "sequence_number": self._seq(),
             "stream_sid": self.stream_sid,
             "mark": {"name": name},
+        }
+
+    def key(self, digit: str) -> dict:
+        """A key the caller pressed (Exotel's ``dtmf`` message)."""
+        return {
+            "event": "dtmf",
+            "sequence_number": self._seq(),
+            "stream_sid": self.stream_sid,
+            "dtmf": {"duration": "200", "digit": digit},
         }
 
     def stop(self) -> dict:

@@ -8,13 +8,17 @@ from control_plane.kit.times import UtcDateTime
 from control_plane.numbers.schemas import E164
 from media_plane.voices import Language, voice_for
 
-ToolName = Literal["search_knowledge", "book_appointment", "transfer_to_human", "end_call"]
-ALL_TOOLS: list[ToolName] = [
+ToolName = Literal[
+    "search_knowledge", "book_appointment", "transfer_to_human", "end_call", "send_digits"
+]
+# What a new agent has unless it says: pressing keys is for agents that call phone menus.
+DEFAULT_TOOLS: list[ToolName] = [
     "search_knowledge",
     "book_appointment",
     "transfer_to_human",
     "end_call",
 ]
+ALL_TOOLS: list[ToolName] = [*DEFAULT_TOOLS, "send_digits"]
 
 
 class ProviderChoice(BaseModel):
@@ -91,7 +95,7 @@ class AgentIn(BaseModel):
     language: Language = "en-US"  # BCP-47; media_plane/voices.py
     # The TTS provider's voice id; unset, that provider's default voice.
     voice: str | None = Field(default=None, max_length=100)
-    tools: list[ToolName] = Field(default_factory=lambda: list(ALL_TOOLS))
+    tools: list[ToolName] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
     transfer_number: E164 | None = None
     providers: ProviderChoice = Field(default_factory=ProviderChoice)
     # The model, for an LLM provider with a choice of them (anthropic, openai); unset, the

@@ -29,6 +29,7 @@ from pipecat.services.settings import LLMSettings
 
 from knowledge.chunking import split_sentences
 from knowledge.text import content_words, key_terms
+from media_plane.keypad import keys_pressed
 
 NOT_KNOWN = (
     "I'm sorry, I don't have that information. "
@@ -163,6 +164,11 @@ def decide(messages: Sequence[dict[str, Any]], tools: Iterable[str]) -> Reply:
     user = _text_of(last).lower().strip() if last.get("role") == "user" else ""
     if not user:
         return Reply()
+    keys = keys_pressed(_text_of(last))
+    if keys is not None:
+        # No menu to read it against: say back what was entered (a model reads the
+        # agent's persona for what each key means).
+        return Reply(f"You entered {' '.join(keys.rstrip('#'))}." if keys.rstrip("#") else "")
 
     when = _WHEN.search(user)
     declined = said.endswith(ANYTHING_ELSE) and not (content_words(user) - _CLOSING)

@@ -13,6 +13,7 @@ from pipecat.services.llm_service import FunctionCallParams, LLMService
 from media_plane.agent import ControlPlanePort
 from media_plane.calls import Call
 from media_plane.http_tools import ToolAccess, ToolFailed, call_http_tool
+from media_plane.keypad import DIGITS, key_presses
 from media_plane.phrases import TOOL_FAILED, in_language
 
 SEARCH_BUDGET_SECS = 0.5  # a slow store must never stall the turn
@@ -51,6 +52,13 @@ SCHEMAS = {
         description="Hang up after saying goodbye.",
         properties={},
         required=[],
+    ),
+    "send_digits": FunctionSchema(
+        name="send_digits",
+        description="Press keys on the phone's keypad (tones the other end hears), e.g. to "
+        "choose from a phone menu or enter an extension.",
+        properties={"digits": {"type": "string", "description": "Keys to press: 0-9, * and #."}},
+        required=["digits"],
     ),
 }
 
@@ -118,6 +126,14 @@ def register_tools(
         await done(params, {"status": "ending"}, run_llm=False)
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
+    async def send_digits(params: FunctionCallParams) -> None:
+        digits = str(params.arguments.get("digits", "")).replace(" ", "")
+        if not DIGITS.match(digits):
+            await done(params, {"error": "digits must be 1 to 32 of 0-9, * and #"})
+            return
+        await params.llm.push_frame(key_presses(digits))
+        await done(params, {"pressed": digits})
+
     def budgeted(handler):
         async def within_budget(params: FunctionCallParams) -> None:
             if (
@@ -138,6 +154,7 @@ def register_tools(
         "book_appointment": book_appointment,
         "transfer_to_human": transfer_to_human,
         "end_call": end_call,
+        "send_digits": send_digits,
     }
     for name in call.agent.tools:
         if name in handlers:
