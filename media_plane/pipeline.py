@@ -8,8 +8,9 @@ transport.in -> STT -> user context (Silero VAD, turn logic) -> caller audio end
 
 The call stays at 8 kHz end to end: no stream resampler sits on the audio path, so audio
 is neither delayed on the way in nor released in bursts on the way out. Turn ends are
-decided by VAD silence plus a short speech timeout rather than Smart Turn v3, which does
-not work on 8 kHz input (pipecat issue 3844).
+decided by VAD silence plus a short speech timeout. (Smart Turn v3 failed on 8 kHz input
+before Pipecat 0.0.104, which resamples for it; whether it beats the silence timeout on
+phone audio is not measured yet: docs/call-quality.md.)
 """
 
 from collections.abc import Callable
@@ -282,6 +283,11 @@ def build_call_worker(
             vad_analyzer=SharedSileroVADAnalyzer(
                 params=phone_vad_params(VAD_STOP_SECS), meter=call.audio_in
             ),
+            # An empty turn (the caller was heard, no words came back) is answered once,
+            # by the platform's "sorry, I didn't catch that" (``_user_turn`` below), in
+            # every case: Pipecat's own recovery would also run the model when the turn
+            # cut the agent off, and the caller would be asked twice.
+            empty_user_turn=None,
             user_turn_strategies=UserTurnStrategies(
                 start=[VADUserTurnStartStrategy(), KeypadUserTurnStartStrategy()],
                 stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=SPEECH_TIMEOUT_SECS)],
