@@ -44,10 +44,12 @@ from tests.speech_corpus import (  # noqa: E402
     OFFLINE_VOICE,
     Clip,
     at_level,
+    clip,
     corpus,
     over_the_line,
     read_wav,
     tools_missing,
+    write_wav,
 )
 
 DOC = ROOT / "docs" / "call-quality.md"
@@ -91,12 +93,12 @@ def turn_starts(clips: list[Clip]) -> str:
     rows.append("| --- | --- | --- | --- | --- | --- |")
     for name, line in LINES.items():
         found: dict[tuple[float, bool, str], list[bool]] = defaultdict(list)
-        for clip in clips:
-            pcm = read_wav(clip.path)
+        for c in clips:
+            pcm = read_wav(c.path)
             frames = over(pcm, line, speech_level_dbfs(pcm))
-            single = clip.words == 1
-            found[(clip.level_dbfs, single, "platform")].append(starts(platform_vad(), frames))
-            found[(clip.level_dbfs, single, "stock")].append(starts(stock_vad(), frames))
+            single = c.words == 1
+            found[(c.level_dbfs, single, "platform")].append(starts(platform_vad(), frames))
+            found[(c.level_dbfs, single, "stock")].append(starts(stock_vad(), frames))
         levels = sorted({c.level_dbfs for c in clips}, reverse=True)
         for level in [*levels, None]:
             rates = [
@@ -168,38 +170,47 @@ def false_starts() -> str:
     return "\n".join(rows)
 
 
-def through_the_platform(clips: list[Clip], data: Path) -> str:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
-        "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
-        "SWITCHBOARD_ENVIRONMENT": "test",
-        "SWITCHBOARD_DATA_DIR": str(data),
-        "SWITCHBOARD_PORT": str(port),
-    }
-    with (data / "platform.log").open("w") as log:
-        server = subprocess.Popen(
+class Platform:
+    """``switchboard up`` on embedded defaults, in a process of its own."""
+
+    def __init__(self, data: Path):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
+            "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
+            "SWITCHBOARD_ENVIRONMENT": "test",
+            "SWITCHBOARD_DATA_DIR": str(data),
+            "SWITCHBOARD_PORT": str(port),
+        }
+        self._log = (data / "platform.log").open("w")
+        self._server = subprocess.Popen(
             [sys.executable, "-m", "switchboard.cli", "up"],
-            env=env, stdout=log, stderr=log, cwd=data,
+            env=env, stdout=self._log, stderr=self._log, cwd=data,
         )  # fmt: skip
-        try:
-            wait_ready(url, server)
-            auth = {"Authorization": f"Bearer {TOKEN}"}
-            with httpx.Client(base_url=url, headers=auth) as api:
-                agent = {"name": "a", "greeting": "Hi."}
-                tenant = api.post("/v1/tenants", json={"name": "hearing", "agent": agent}).json()
-                number = "+15550142" + str(port)[-3:]
-                api.post(
-                    f"/v1/tenants/{tenant['id']}/numbers",
-                    json={"e164": number, "agent_id": tenant["agent"]["id"]},
-                ).raise_for_status()
-            return asyncio.run(_calls(url, number, tenant["id"], clips))
-        finally:
-            server.terminate()
-            server.wait(30)
+        wait_ready(self.url, self._server)
+        self._numbers = 0
+
+    def tenant(self, **agent) -> tuple[str, str]:
+        """A tenant with an agent and a number: (number, tenant id)."""
+        self._numbers += 1
+        number = f"+1555014{self._numbers:04d}"
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+            body = {"name": "hearing", "agent": {"name": "a", "greeting": "Hi."} | agent}
+            tenant = api.post("/v1/tenants", json=body).raise_for_status().json()
+            api.post(
+                f"/v1/tenants/{tenant['id']}/numbers",
+                json={"e164": number, "agent_id": tenant["agent"]["id"]},
+            ).raise_for_status()
+        return number, tenant["id"]
+
+    def stop(self) -> None:
+        self._server.terminate()
+        self._server.wait(30)
+        self._log.close()
 
 
-async def _calls(url: str, number: str, tenant_id: str, clips: list[Clip]) -> str:
+async def answers(platform: Platform, clips: list[Clip]) -> str:
+    number, tenant_id = platform.tenant()
     rows = ["| line | level (dBFS) | calls | turn answered | word in the transcript |"]
     rows.append("| --- | --- | --- | --- | --- |")
     limit = asyncio.Semaphore(3)
@@ -208,7 +219,7 @@ async def _calls(url: str, number: str, tenant_id: str, clips: list[Clip]) -> st
         async def one(clip: Clip, name=name) -> tuple[float, bool, bool]:
             async with limit:
                 report = await place_call(
-                    url, number, [Utterance(audio=clip.path)], token=TOKEN,
+                    platform.url, number, [Utterance(audio=clip.path)], token=TOKEN,
                     tenant_id=tenant_id, conditions=LINES[name],
                 )  # fmt: skip
             turn = report.turns[1] if len(report.turns) > 1 else None  # after the greeting
@@ -226,10 +237,74 @@ async def _calls(url: str, number: str, tenant_id: str, clips: list[Clip]) -> st
     return "\n".join(rows)
 
 
+LONG_GREETING = (
+    "Hello, and thank you for calling Sunrise Dental. We are open from nine to five on "
+    "weekdays and from nine to one on Saturdays. How can I help you today?"
+)
+BACKCHANNELS = ("okay", "yeah", "right", "uh huh", "mm hmm")
+INTERRUPTIONS = ("no, wait", "stop, stop", "sorry, I meant Tuesday", "hold on a second")
+
+
+async def barge_in(platform: Platform, cache: Path) -> str:
+    """The caller speaks over the agent's greeting, 1.2 s into it: a backchannel, a knock,
+    or a real interruption. Whether the agent was cut off, and how soon after the caller
+    began (the provider's ``clear``)."""
+    voices = (OFFLINE_VOICE, "en-us", "en-us+f3", "en-gb")
+    sounds = {
+        "backchannel": [clip(t, v, -25, cache).path for t in BACKCHANNELS for v in voices],
+        "interruption": [clip(t, v, -25, cache).path for t in INTERRUPTIONS for v in voices],
+        "knock or cough burst": knocks(cache, 8),
+    }
+    rows = ["| over the agent | clips | the agent cut off | median speech start → `clear` |"]
+    rows.append("| --- | --- | --- | --- |")
+    number, tenant_id = platform.tenant(greeting=LONG_GREETING)
+    limit = asyncio.Semaphore(3)
+
+    async def one(path: Path) -> tuple[bool, float | None]:
+        async with limit:
+            report = await place_call(
+                platform.url, number, [Utterance(audio=path, barge_in=True)], token=TOKEN,
+                tenant_id=tenant_id,
+            )  # fmt: skip
+        over = report.turns[1] if len(report.turns) > 1 else None
+        return report.turns[0].interrupted_by_caller, over.clear_after_ms if over else None
+
+    for kind, paths in sounds.items():
+        results = await asyncio.gather(*(one(p) for p in paths))
+        cut = sum(r[0] for r in results)
+        waits = [r[1] for r in results if r[0] and r[1] is not None]
+        rows.append(
+            f"| {kind} | {len(paths)} | {cut} ({cut / len(paths):.0%}) | {_median(waits)} |"
+        )
+    return "\n".join(rows)
+
+
+def _median(values: list[float]) -> str:
+    return f"{np.median(values):.0f} ms" if values else "-"
+
+
+def knocks(cache: Path, n: int) -> list[Path]:
+    """Short decaying noise bursts at -20 to -6 dBFS peak, as WAVs the caller plays."""
+    rng = np.random.default_rng(23)
+    paths = []
+    for k in range(n):
+        length = int(RATE * rng.uniform(0.04, 0.2))
+        burst = rng.normal(0, 1, length) * np.exp(-np.linspace(0, rng.uniform(2, 8), length))
+        peak = 32767 * 10 ** (rng.uniform(-20, -6) / 20)
+        path = cache / f"knock-{k}.wav"
+        write_wav(path, over_the_line((burst / np.abs(burst).max() * peak).astype(np.int16)), RATE)
+        paths.append(path)
+    return paths
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-doc", action="store_true")
     parser.add_argument("--cache", type=Path, default=ROOT / ".switchboard" / "hearing-corpus")
+    parser.add_argument(
+        "--only", nargs="+", default=["vad", "answers", "barge-in"],
+        choices=["vad", "answers", "barge-in"], help="sections to run",
+    )  # fmt: skip
     args = parser.parse_args()
     if missing := tools_missing():
         sys.exit(f"needs {', '.join(missing)} (Debian packages)")
@@ -244,22 +319,21 @@ def main() -> None:
         f"Corpus: {len(clips)} clips ({len({c.voice for c in clips})} voices, "
         f"{len({c.text for c in clips})} words and phrases, "
         f"{len({c.level_dbfs for c in clips})} levels).",
-        "",
-        "**Turn starts (the VAD alone)**",
-        "",
-        turn_starts(clips),
-        "",
-        "**False starts on noise alone**",
-        "",
-        false_starts(),
     ]
+    if "vad" in args.only:
+        sections += ["", "**Turn starts (the VAD alone)**", "", turn_starts(clips)]
+        sections += ["", "**False starts on noise alone**", "", false_starts()]
     with tempfile.TemporaryDirectory() as data:
-        sections += [
-            "",
-            "**Through the platform** (one caller turn per call, `switchboard up`)",
-            "",
-            through_the_platform(subset, Path(data)),
-        ]
+        platform = Platform(Path(data))
+        try:
+            if "answers" in args.only:
+                sections += ["", "**Through the platform** (one caller turn per call)", ""]
+                sections.append(asyncio.run(answers(platform, subset)))
+            if "barge-in" in args.only:
+                sections += ["", "**Barge-in** (the caller over the agent's greeting)", ""]
+                sections.append(asyncio.run(barge_in(platform, args.cache)))
+        finally:
+            platform.stop()
     text = "\n".join(sections)
     print(text)
     if args.write_doc:
