@@ -48,6 +48,10 @@ CONFIDENCE = 0.5  # Silero's own threshold (Pipecat's default is 0.7)
 TARGET_RMS = 6000  # about -15 dBFS: where the gain brings a window's level
 MAX_GAIN_DB = 30.0  # lifts -45 dBFS speech to the target, and no further
 RELEASE = 0.97  # per 32 ms window: the level followed falls by half in about 0.7 s
+# The gain never lifts the line's noise floor above about -45 dBFS: on a noisy line a
+# second of amplified noise left Silero deaf to the speech after it.
+NOISE_CEILING_RMS = 180
+FLOOR_RISE = 1.02  # per window: the floor follows the quietest recent windows up slowly
 
 
 def phone_vad_params(stop_secs: float) -> VADParams:
@@ -93,19 +97,23 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         self._meter = meter
         self._quiet = False  # inside a stretch of windows too quiet to run the model on
         self._level = 0.0  # the caller's recent level (RMS), followed for the gain
+        self._floor: float | None = None  # the line's noise floor (RMS), followed too
 
     def voice_confidence(self, buffer) -> float:
         rms = audioop.rms(buffer, 2)
         # Fast attack, slow release: a loud window sets the level at once (never amplified
         # into clipping); a quiet stretch lets it fall slowly, so the gain rises slowly.
         self._level = max(float(rms), self._level * RELEASE)
+        floor = self._floor if self._floor is not None else float(rms)
+        self._floor = min(float(rms), floor * FLOOR_RISE)
         if rms < SILENCE_RMS:
             if not self._quiet:
                 self._quiet = True
                 self._model.reset_states()
             return 0.0
         self._quiet = False
-        gain = min(TARGET_RMS / max(self._level, 1.0), _MAX_GAIN)
+        ceiling = NOISE_CEILING_RMS / max(self._floor, 1.0)
+        gain = min(TARGET_RMS / max(self._level, 1.0), _MAX_GAIN, max(ceiling, 1.0))
         if gain > 1.0:
             buffer = audioop.mul(buffer, 2, gain)
         return super().voice_confidence(buffer)

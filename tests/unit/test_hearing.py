@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from pipecat.audio.vad.vad_analyzer import VADState
 
+from media_plane.pcm import audioop
 from media_plane.pipeline import VAD_STOP_SECS
 from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params
+from switchboard.line_conditions import BadLine, LineConditions, speech_level_dbfs
 from tests.speech_corpus import (
     OFFLINE_VOICE,
     at_level,
@@ -65,3 +67,22 @@ def test_a_knock_on_the_line_starts_no_turn():
         knock = rng.normal(0, 1, length) * np.exp(-np.linspace(0, 5, length))
         pcm = (knock / np.abs(knock).max() * 16000).astype(np.int16)
         assert not turn_starts(over_the_line(pcm))
+
+
+@pytest.mark.parametrize("word", ["two", "no", "okay"])
+def test_an_answer_over_a_noisy_line_starts_a_turn(cache, word):
+    # Noise 5 dB under the speech, before and after it too: the gain must not lift the
+    # noise floor so far that Silero stops hearing the speech (it did: 9% of words).
+    pcm = read_wav(clip(word, OFFLINE_VOICE, -25, cache).path)
+    line = BadLine(LineConditions(noise_snr_db=5, seed=3), speech_level_dbfs(pcm))
+    padded = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(RATE, np.int16)])
+    noisy = b"".join(
+        line.noisy(audioop.lin2ulaw(padded[i : i + 160].tobytes(), 2))
+        for i in range(0, len(padded) - 159, 160)
+    )
+    # turn_starts pads with digital silence; here the noise is on the whole line.
+    vad = SharedSileroVADAnalyzer(sample_rate=RATE, params=phone_vad_params(VAD_STOP_SECS))
+    vad.set_sample_rate(RATE)
+    pcm_line = audioop.ulaw2lin(noisy, 2)
+    frames = (pcm_line[i : i + 320] for i in range(0, len(pcm_line) - 319, 320))
+    assert any(vad._run_analyzer(frame) == VADState.SPEAKING for frame in frames)
