@@ -18,7 +18,6 @@ Debian's espeak-ng and sox.
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from media_plane.pcm import audioop  # noqa: E402
 from media_plane.pipeline import VAD_STOP_SECS  # noqa: E402
 from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params  # noqa: E402
 from switchboard.caller import Utterance, place_call  # noqa: E402
-from switchboard.demo.run import free_port, wait_ready  # noqa: E402
+from switchboard.fleet import Process  # noqa: E402
 from switchboard.line_conditions import BadLine, LineConditions, speech_level_dbfs  # noqa: E402
 from tests.speech_corpus import (  # noqa: E402
     OFFLINE_VOICE,
@@ -170,24 +169,11 @@ def false_starts() -> str:
     return "\n".join(rows)
 
 
-class Platform:
+class Platform(Process):
     """``switchboard up`` on embedded defaults, in a process of its own."""
 
     def __init__(self, data: Path):
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
-            "SWITCHBOARD_ADMIN_TOKEN": TOKEN,
-            "SWITCHBOARD_ENVIRONMENT": "test",
-            "SWITCHBOARD_DATA_DIR": str(data),
-            "SWITCHBOARD_PORT": str(port),
-        }
-        self._log = (data / "platform.log").open("w")
-        self._server = subprocess.Popen(
-            [sys.executable, "-m", "switchboard.cli", "up"],
-            env=env, stdout=self._log, stderr=self._log, cwd=data,
-        )  # fmt: skip
-        wait_ready(self.url, self._server)
+        super().__init__(data, {}, admin_token=TOKEN, environment="test")
         self._numbers = 0
 
     def tenant(self, **agent) -> tuple[str, str]:
@@ -202,11 +188,6 @@ class Platform:
                 json={"e164": number, "agent_id": tenant["agent"]["id"]},
             ).raise_for_status()
         return number, tenant["id"]
-
-    def stop(self) -> None:
-        self._server.terminate()
-        self._server.wait(30)
-        self._log.close()
 
 
 async def answers(platform: Platform, clips: list[Clip]) -> str:
