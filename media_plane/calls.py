@@ -47,7 +47,6 @@ def new_call_id() -> str:
 class Prepared:
     """What a call needs before its stream opens, made ready at the webhook."""
 
-    key_terms: frozenset[str]  # words the STT should favour (the tenant's documents')
     credentials: Credentials  # its cloud providers' keys
     tools: ToolAccess = field(default_factory=lambda: ToolAccess(secret=None))  # its own tools
 

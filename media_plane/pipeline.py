@@ -173,7 +173,7 @@ class Line:
 
 # Each role's service for an agent: the factory, given what the call prepared.
 _MAKE: dict[str, Callable[[AgentConfig, Prepared], FrameProcessor]] = {
-    "stt": lambda agent, prepared: make_stt(agent, prepared.key_terms, prepared.credentials),
+    "stt": lambda agent, prepared: make_stt(agent, prepared.credentials),
     "llm": lambda agent, prepared: make_llm(agent, prepared.credentials),
     "tts": lambda agent, prepared: make_tts(agent, prepared.credentials),
 }

@@ -31,7 +31,7 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 # What each engine can do with each language.
 STT_LANGUAGES = {
-    "offline": ENGLISH,  # PocketSphinx's US English model
+    "offline": ENGLISH,  # Whisper tiny.en
     "benchmark": LANGUAGES,
     "deepgram": (*ENGLISH, "hi-IN"),  # nova-3's English and Hindi
 }

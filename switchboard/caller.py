@@ -382,8 +382,6 @@ async def place_call(
         # What the caller heard, turn by turn, transcribed offline after the call.
         from media_plane.providers.offline_stt import decode_pcm
 
-        await asyncio.to_thread(_calibrate_once)
-
         for turn, audio in zip(turns, line.heard, strict=False):
             turn.agent_heard_secs = len(audio) / RATE
             if audio:
@@ -403,13 +401,6 @@ async def place_call(
         protocol_errors=phone.protocol_errors,
         provider_call_sid=phone.call_sid,
     )
-
-
-def _calibrate_once() -> None:
-    from media_plane.providers.calibration import calibrate_recogniser
-    from switchboard.settings import Settings
-
-    calibrate_recogniser(Settings().model_cache_dir)  # once per process
 
 
 async def _attach_timeline(

@@ -2,7 +2,6 @@
 pipeline per call, and the process's metrics."""
 
 from contextlib import AsyncExitStack
-from functools import partial
 from typing import Annotated
 
 import prometheus_client
@@ -17,7 +16,6 @@ from media_plane.control_plane_client import HttpControlPlane
 from media_plane.events import DirectEventSink, FallbackEventSink, RedisStreamEventSink
 from media_plane.ledger import LocalLedger, RedisLedger
 from media_plane.providers import vad
-from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.factory import import_cloud_sdks, ready_agent
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_tts import VOICES, load_voice
@@ -42,8 +40,7 @@ def warm_models(settings: Settings) -> None:
     if settings.warm_offline_models:
         for voice in VOICES:
             load_voice(voice)
-        calibrate_recogniser(settings.model_cache_dir)
-        RECOGNISER.reserve(1)
+        RECOGNISER.load()
 
 
 # A provider's webhook is a small form (Twilio's is under 2 KB): its signature covers the
@@ -94,7 +91,7 @@ async def start_media_plane(
                 port.follow_changes(
                     redis,
                     settings.agent_changes_channel,
-                    partial(ready_agent, model_cache_dir=settings.model_cache_dir),
+                    ready_agent,
                 ),
                 "agent-changes",
             )

@@ -60,9 +60,13 @@ def at_level(pcm: np.ndarray, level_dbfs: float) -> np.ndarray:
     return with_gain(pcm, level_dbfs - speech_level_dbfs(pcm))
 
 
-def over_the_line(pcm: np.ndarray) -> np.ndarray:
+def telephone_channel(pcm: bytes) -> bytes:
     """Through mu-law and back, as the carrier delivers it."""
-    return np.frombuffer(audioop.ulaw2lin(audioop.lin2ulaw(pcm.tobytes(), 2), 2), np.int16)
+    return audioop.ulaw2lin(audioop.lin2ulaw(pcm, 2), 2)
+
+
+def over_the_line(pcm: np.ndarray) -> np.ndarray:
+    return np.frombuffer(telephone_channel(pcm.tobytes()), np.int16)
 
 
 def _spoken(text: str, voice: str, work: Path) -> np.ndarray:

@@ -3,7 +3,6 @@
 import asyncio
 import importlib
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import cast
 
 from pipecat.services.llm_service import LLMService
@@ -17,7 +16,6 @@ from media_plane.providers.benchmark import (
     BenchmarkSTTService,
     BenchmarkTTSService,
 )
-from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.credentials import Credentials
 from media_plane.providers.offline_engine import OfflineDialogueEngine
 from media_plane.providers.offline_stt import OfflineSTTService
@@ -56,14 +54,10 @@ def _key(credentials: Credentials, provider: str) -> str:
     return key
 
 
-def make_stt(
-    agent: AgentConfig,
-    key_terms: frozenset[str] = frozenset(),
-    credentials: Credentials = NO_CREDENTIALS,
-) -> STTService:
+def make_stt(agent: AgentConfig, credentials: Credentials = NO_CREDENTIALS) -> STTService:
     choice = agent.providers.get("stt", "offline")
     if choice == "offline":
-        return OfflineSTTService(key_terms=key_terms)
+        return OfflineSTTService(hints=agent.speech.get("keyterms", ()))
     if choice == "benchmark":
         return BenchmarkSTTService()
     if choice == "deepgram":
@@ -239,13 +233,13 @@ def _sarvam(agent: AgentConfig, credentials: Credentials) -> TTSService:
     )
 
 
-async def ready_agent(agent: AgentConfig, model_cache_dir: Path) -> None:
+async def ready_agent(agent: AgentConfig) -> None:
     """Load what the agent's providers need before its stream opens: the offline
-    recogniser calibrated with a decoder free, and the greeting synthesised (once per
-    tenant + voice + text, at the call's rate). Cloud providers need nothing ahead."""
+    recogniser's model, and the greeting synthesised (once per tenant + voice + text, at
+    the call's rate). Cloud providers need nothing ahead."""
     work: list[Awaitable[object]] = []
     if agent.providers.get("stt", "offline") == "offline":
-        work.append(asyncio.to_thread(_ready_recogniser, model_cache_dir))
+        RECOGNISER.load()
     if agent.providers.get("tts", "offline") == "offline":
         work.append(
             asyncio.to_thread(
@@ -253,8 +247,3 @@ async def ready_agent(agent: AgentConfig, model_cache_dir: Path) -> None:
             )
         )
     await asyncio.gather(*work)
-
-
-def _ready_recogniser(model_cache_dir: Path) -> None:
-    calibrate_recogniser(model_cache_dir)
-    RECOGNISER.reserve(1)

@@ -28,7 +28,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
 from knowledge.chunking import split_sentences
-from knowledge.text import content_words, key_terms
+from knowledge.text import content_words
 from media_plane.keypad import keys_pressed
 
 NOT_KNOWN = (
@@ -40,14 +40,6 @@ TRANSFER_SAY = "Of course. Please hold while I transfer you to a member of our t
 NO_TRANSFER = "I'm sorry, nobody is available to take your call right now. Please call back later."
 CANT_BOOK = "I'm sorry, I can't book appointments on this line."
 HELLO = "Hello! How can I help you today?"
-# Words the engine listens for; speech recognition is biased towards them.
-INTENT_TERMS = (
-    "goodbye bye thanks thank human person someone somebody representative operator "
-    "receptionist transfer talk speak book booking appointment schedule reserve tomorrow today "
-    "monday tuesday wednesday thursday friday saturday sunday morning afternoon evening "
-    "cost price much open close hours"
-)
-INTENT_KEY_TERMS = frozenset(key_terms(INTENT_TERMS))
 ANYTHING_ELSE = "Is there anything else I can help with?"
 
 _END = re.compile(

@@ -1,15 +1,14 @@
-"""Offline streaming speech-to-text: PocketSphinx with the English model in its wheel,
-decoding in the recogniser process (``recogniser.py``).
+"""Offline speech-to-text: Whisper tiny.en, decoding in the recogniser process
+(``recogniser.py``).
 
-Streaming, not segmented: audio is decoded while the caller speaks, so at the end of speech
-only the final search remains (tens of milliseconds, not a whole-utterance decode). The
-acoustic model is trained on 16 kHz audio, so 8 kHz telephone audio is upsampled first;
-the missing upper band costs some accuracy but keeps one model for every caller.
+The caller's audio goes to the recogniser process as it arrives, from a second before the
+VAD heard speech begin; at the end of speech the utterance is decoded there, whole, and
+its text comes back as one final transcription, as a cloud STT's would.
 """
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 from loguru import logger
 from pipecat.frames.frames import (
@@ -27,28 +26,12 @@ from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import STTService
 from pipecat.utils.time import time_now_iso8601
 
-from knowledge.text import key_terms
 from media_plane.providers.recogniser import RECOGNISER, Session
 
 # VAD confirms speech ~0.2 s after it starts, and its decision reaches this service later
 # still (VAD runs downstream, in the user aggregator), more so on a loaded machine: at 0.6 s
 # a busy process clipped "goodbye" to "the bag". Pipecat's segmented STT keeps 1 s too.
 PRE_ROLL_SECS = 1.0
-RANK_PENALTY = 0.05  # a key term is worth moving up twenty places in the n-best list
-
-
-def rerank(hypotheses: list[str], terms: frozenset[str]) -> str:
-    """Contextual biasing, like a cloud STT's keyword boosting: among the recogniser's
-    n-best hypotheses prefer the one that uses more of the agent's key terms (its
-    documents' distinctive words, the intents it listens for), unless it ranks far down."""
-    if not hypotheses:
-        return ""
-    if not terms:
-        return hypotheses[0]
-    return max(
-        enumerate(hypotheses),
-        key=lambda ih: len(key_terms(ih[1]) & terms) - RANK_PENALTY * ih[0],
-    )[1]
 
 
 def decode_pcm(pcm: bytes, sample_rate: int) -> str:
@@ -58,14 +41,11 @@ def decode_pcm(pcm: bytes, sample_rate: int) -> str:
 
 class OfflineSTTService(STTService):
     """Emits a final TranscriptionFrame per caller utterance, like a cloud STT would.
+    ``hints``: the agent's key terms (names, products, places) the caller may say."""
 
-    Streaming, through the recogniser process: the caller's audio is sent there as it
-    arrives (from a second of pre-roll before the VAD heard speech begin), so at the end of
-    speech only the final search remains."""
-
-    def __init__(self, *, key_terms: frozenset[str] = frozenset(), **kwargs):
+    def __init__(self, *, hints: Sequence[str] = (), **kwargs):
         super().__init__(settings=STTSettings(model=None, language=None), **kwargs)
-        self._key_terms = key_terms
+        self._hints = tuple(hints)
         self._session: Session | None = None
         self._pre_roll: deque[bytes] = deque()
         self._pre_roll_bytes = 0
@@ -87,7 +67,7 @@ class OfflineSTTService(STTService):
         self._close()
 
     def _open(self) -> None:
-        self._session = RECOGNISER.open(self.sample_rate, self._on_result)
+        self._session = RECOGNISER.open(self.sample_rate, self._on_result, self._hints)
 
     def _close(self) -> None:
         session, self._session = self._session, None
@@ -124,8 +104,8 @@ class OfflineSTTService(STTService):
         """On the recogniser's reader thread: hand over to the event loop."""
         if self._loop is None:
             return
-        if kind == "hypotheses":
-            text = rerank(list(payload), self._key_terms).strip()  # type: ignore[call-overload]
+        if kind == "text":
+            text = str(payload).strip()
             asyncio.run_coroutine_threadsafe(self._push_transcript(text), self._loop)
         elif kind in ("error", "lost"):
             asyncio.run_coroutine_threadsafe(self._fail(kind, str(payload)), self._loop)

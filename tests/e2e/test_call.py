@@ -5,6 +5,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import secrets
 import time
 import wave
@@ -43,9 +44,14 @@ and most patients see their teeth become several shades lighter after a single s
 PARKING_ANSWER = frozenset({"free", "park", "pati", "mill", "lane", "behi", "buil"})
 
 
+def words(heard: str) -> list[str]:
+    """A transcript's words, lower case, without its punctuation."""
+    return re.findall(r"[a-z0-9']+", heard.lower())
+
+
 def heard_the_parking_answer(heard: str) -> bool:
     """Two of the answer's words at least, whichever the recogniser caught this time."""
-    return len({word[:4] for word in heard.split()} & PARKING_ANSWER) >= 2
+    return len({word[:4] for word in words(heard)} & PARKING_ANSWER) >= 2
 
 
 async def timeline(url: str, tenant_id: str, call_id: str) -> list[dict]:

@@ -8,13 +8,11 @@ import httpx
 import pytest
 
 from media_plane.phrases import SAY_AGAIN
-from media_plane.providers.calibration import calibrate_recogniser
 from media_plane.providers.recogniser import Recogniser
 from switchboard.caller import Utterance, place_call
 from switchboard.demo.run import free_port
-from switchboard.settings import Settings
 from tests.conftest import TOKEN, PlatformProcess, make_tenant
-from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end
+from tests.e2e.test_call import DOCUMENT, heard_the_parking_answer, wait_for_end, words
 from tests.servers import LiveServer
 from tests.servers.deepgram import deepgram_app
 
@@ -29,7 +27,6 @@ GARBLED_KEY = "a-key-whose-first-result-comes-after-garbage"
 @pytest.fixture(scope="module")
 def deepgram() -> Iterator[LiveServer]:
     recogniser = Recogniser()  # the test server's own ears
-    calibrate_recogniser(Settings(_env_file=None).model_cache_dir, recogniser)
     keys = {PLATFORM_KEY, TENANT_KEY, FLAKY_KEY, GARBLED_KEY}
     app = deepgram_app(keys, recogniser, frozenset({FLAKY_KEY}), frozenset({GARBLED_KEY}))
     with LiveServer(app, free_port()) as server:
@@ -68,7 +65,7 @@ async def test_a_caller_is_heard_through_deepgram(platform, deepgram):
         tenant = make_tenant(api, DOCUMENT, providers={"stt": "deepgram"}, speech=speech)
     events = await call_and_hear(platform, tenant)
     (heard,) = [e["data"]["text"] for e in events if e["kind"] == "turn.user"]
-    assert "park" in heard.split()
+    assert "park" in words(heard)
     spoken = [e["data"]["text"] for e in events if e["kind"] == "turn.agent"]
     assert any("Mill Lane" in text for text in spoken), spoken
     connection = deepgram.app.state.connections[-1]
@@ -96,7 +93,7 @@ async def test_a_connection_lost_mid_call_is_reopened_and_the_call_goes_on(platf
     assert [c["key"] for c in deepgram.app.state.connections].count(FLAKY_KEY) == 2
     assert not [e for e in events if e["kind"] == "provider.fallback"]
     heard = [e["data"]["text"] for e in events if e["kind"] == "turn.user"]
-    assert len(heard) == 2 and all("park" in text.split() for text in heard), heard
+    assert len(heard) == 2 and all("park" in words(text) for text in heard), heard
 
 
 async def test_a_question_lost_with_the_connection_is_asked_for_again(platform, deepgram):
@@ -109,8 +106,8 @@ async def test_a_question_lost_with_the_connection_is_asked_for_again(platform, 
     # A message that is not JSON broke the connection just before the question's words
     # came: they were lost. The caller is asked to say it again, not left in silence...
     assert lost.platform_heard == "" and lost.agent_heard_secs > 1, lost
-    words = set(lost.agent_heard.split())
-    assert len(words & {"sorry", "didn't", "catch", "say", "again"}) >= 2, lost.agent_heard
+    said = set(words(lost.agent_heard))
+    assert len(said & {"sorry", "didn't", "catch", "say", "again"}) >= 2, lost.agent_heard
     # ...and the question said again is heard over the reopened connection and answered.
     assert again.tools == ["search_knowledge"]
     assert heard_the_parking_answer(again.agent_heard), again.agent_heard

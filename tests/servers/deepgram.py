@@ -15,7 +15,7 @@ server (1011, as on an internal error) right after its first final result, the f
 time that key connects, like a connection lost mid-call; with one of ``garbles_once``
 keys, the first final result is preceded by a message that is not JSON.
 
-What was said comes from the offline recogniser (PocketSphinx), so a caller's words reach
+What was said comes from the offline recogniser (Whisper), so a caller's words reach
 the platform as an STT would hear them, not as a script says they were; for Hindi, from a
 ``PhraseRecogniser`` (PocketSphinx held to the phrases a test's callers may say).
 """

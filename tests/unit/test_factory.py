@@ -74,18 +74,18 @@ def test_both_llm_clients_give_up_on_a_stream_that_goes_quiet():
 
 def test_deepgram_listens_as_the_agent_says():
     keys = Credentials({"deepgram": "k"})
-    default = make_stt(agent(providers={"stt": "deepgram"}), frozenset(), keys)._settings
+    default = make_stt(agent(providers={"stt": "deepgram"}), keys)._settings
     assert (default.language, default.endpointing, default.keyterm) == ("en-US", 300, None)
     hinglish = agent(
         providers={"stt": "deepgram"},
         language="hi-IN",
         speech={"endpointing_ms": 500, "code_switching": True, "keyterms": ["Sunrise Dental"]},
     )
-    settings = make_stt(hinglish, frozenset(), keys)._settings
+    settings = make_stt(hinglish, keys)._settings
     assert (settings.language, settings.endpointing) == ("multi", 500)
     assert settings.keyterm == ["Sunrise Dental"]
     hindi = agent(providers={"stt": "deepgram"}, language="hi-IN")
-    assert make_stt(hindi, frozenset(), keys)._settings.language == "hi"
+    assert make_stt(hindi, keys)._settings.language == "hi"
 
 
 def test_a_media_process_has_every_cloud_sdk_loaded_before_its_first_call():

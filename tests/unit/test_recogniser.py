@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from media_plane.providers.calibration import calibrate_recogniser, telephone_channel
 from media_plane.providers.offline_tts import synthesize
 from media_plane.providers.recogniser import Recogniser
+from tests.speech_corpus import telephone_channel
 
 RATE = 8000
 FRAME = RATE * 2 * 20 // 1000  # 20 ms of 16-bit audio
@@ -24,17 +24,6 @@ def phrases() -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("models")
-
-
-def calibrated(cache_dir) -> Recogniser:
-    recogniser = Recogniser()
-    calibrate_recogniser(cache_dir, recogniser)
-    return recogniser
-
-
 def listener() -> tuple[queue.SimpleQueue, object]:
     results: queue.SimpleQueue = queue.SimpleQueue()
     return results, lambda kind, payload: results.put((kind, payload))
@@ -46,8 +35,12 @@ def stream(session, pcm: bytes) -> None:
         session.audio(pcm[i : i + FRAME])
 
 
-def test_concurrent_calls_each_hear_their_own_caller(phrases, cache_dir):
-    recogniser = calibrated(cache_dir)
+def words(text: str) -> list[str]:
+    return text.lower().replace("?", "").replace(".", "").replace(",", "").split()
+
+
+def test_concurrent_calls_each_hear_their_own_caller(phrases):
+    recogniser = Recogniser()
     (park_results, on_park), (open_results, on_open) = listener(), listener()
     park, opening = recogniser.open(RATE, on_park), recogniser.open(RATE, on_open)
     # Interleaved, as two live calls' frames arrive.
@@ -59,36 +52,27 @@ def test_concurrent_calls_each_hear_their_own_caller(phrases, cache_dir):
         opening.audio(phrases["open"][i : i + FRAME])
     park.end()
     opening.end()
-    kind, hypotheses = park_results.get(timeout=60)
-    assert kind == "hypotheses" and hypotheses[0].split()[:3] == ["where", "can", "i"]
-    kind, hypotheses = open_results.get(timeout=60)
-    assert kind == "hypotheses" and "open" in hypotheses[0].split()
+    kind, text = park_results.get(timeout=60)
+    assert kind == "text" and words(text)[:3] == ["where", "can", "i"]
+    kind, text = open_results.get(timeout=60)
+    assert kind == "text" and "open" in words(text)
     # A second utterance on the same call.
     stream(park, phrases["open"])
     park.end()
-    assert "open" in park_results.get(timeout=60)[1][0].split()
+    assert "open" in words(park_results.get(timeout=60)[1])
     park.close()
     opening.close()
 
 
-def test_a_dead_recogniser_is_reported_to_its_calls_and_replaced(phrases, cache_dir):
-    recogniser = calibrated(cache_dir)
+def test_a_dead_recogniser_is_reported_to_its_calls_and_replaced(phrases):
+    recogniser = Recogniser()
     results, on_result = listener()
     session = recogniser.open(RATE, on_result)
-    assert recogniser.transcribe(phrases["park"], RATE).split()[:3] == ["where", "can", "i"]
+    assert words(recogniser.transcribe(phrases["park"], RATE))[:3] == ["where", "can", "i"]
     child = recogniser.pid
     os.kill(child, signal.SIGKILL)
     assert results.get(timeout=30) == ("lost", "the recogniser process ended")
     # The next use starts a new one.
-    assert recogniser.transcribe(phrases["park"], RATE).split()[:3] == ["where", "can", "i"]
+    assert words(recogniser.transcribe(phrases["park"], RATE))[:3] == ["where", "can", "i"]
     assert recogniser.pid not in (None, child)
     session.close()
-
-
-def test_the_channel_prior_is_measured_once_per_machine(cache_dir):
-    first = calibrated(cache_dir)
-    (measured,) = cache_dir.glob("telephone-cmn-*.txt")
-    assert first.prior == measured.read_text()
-    assert len(first.prior.split(",")) == 13  # one mean per cepstral coefficient
-    later = calibrated(cache_dir)
-    assert later.prior == first.prior and later.pid is None  # read back: nothing started
