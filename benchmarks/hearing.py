@@ -1,6 +1,6 @@
 """Does the agent hear the caller? Short and quiet answers, over clean and bad lines.
 
-    .venv/bin/python benchmarks/hearing.py --write-doc     # ~5 minutes; docs/call-quality.md
+    .venv/bin/python benchmarks/hearing.py --write-doc     # docs/call-quality.md
 
 The corpus (``tests/speech_corpus.py``): single words and short phrases in the offline
 voice and six espeak-ng voices, telephone band, 8 kHz, mu-law, at -20 to -45 dBFS. Needs
@@ -13,7 +13,8 @@ Debian's espeak-ng and sox.
    short bursts (a knock, a door, a cough's burst) and clicks.
 3. Through the platform: a subset of clips, each one caller turn of a real call to
    ``switchboard up`` (the simulated caller over a real WebSocket): whether the agent
-   answered the turn, and whether the platform's transcript holds the word.
+   answered the turn, whether the platform's transcript holds the word, and how long the
+   caller waited from the end of their speech to the agent's first audio.
 """
 
 import argparse
@@ -36,6 +37,7 @@ from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState  # n
 from benchmarks.doc_table import write_between  # noqa: E402
 from media_plane.pcm import audioop  # noqa: E402
 from media_plane.pipeline import VAD_STOP_SECS  # noqa: E402
+from media_plane.providers.offline_stt import decode_pcm  # noqa: E402
 from media_plane.providers.vad import (  # noqa: E402
     SharedSileroVADAnalyzer,
     _CallSileroModel,
@@ -46,7 +48,10 @@ from switchboard.caller import Utterance, place_call  # noqa: E402
 from switchboard.fleet import Process  # noqa: E402
 from switchboard.line_conditions import BadLine, LineConditions, speech_level_dbfs  # noqa: E402
 from tests.speech_corpus import (  # noqa: E402
+    DIGITS,
     OFFLINE_VOICE,
+    PHRASES,
+    WORDS,
     Clip,
     at_level,
     clip,
@@ -134,6 +139,34 @@ def _rate(found: dict, level: float | None, single: bool | None, vad: str) -> st
     return f"{np.mean(hits):.1%}"
 
 
+def recognition(cache: Path) -> str:
+    """The offline recogniser alone on every word, phrase and digit, each voice, at -25 and
+    -40 dBFS: a second of line before the clip and half a second after, decoded whole. A
+    clip counts when its words, and nothing else, come back."""
+    found: dict[tuple[str, float], list[bool]] = defaultdict(list)
+    clips = corpus(cache, levels=(-25, -40), texts=(*WORDS, *PHRASES, *DIGITS))
+    for c in clips:
+        pcm = read_wav(c.path)
+        line = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(RATE // 2, np.int16)])
+        heard = said(decode_pcm(line.tobytes(), RATE))
+        found[(c.voice, c.level_dbfs)].append(c.text.split() == heard)
+    levels = (-25, -40)
+    rows = ["| voice | -25 dBFS | -40 dBFS |", "| --- | --- | --- |"]
+    for voice in dict.fromkeys(v for v, _ in found):
+        rows.append(
+            f"| {voice} | " + " | ".join(_share(found[(voice, lv)]) for lv in levels) + " |"
+        )
+    by_level = [
+        [h for (_, lv), hits in found.items() if lv == level for h in hits] for level in levels
+    ]
+    rows.append(f"| all ({len(clips)} clips) | " + " | ".join(map(_share, by_level)) + " |")
+    return "\n".join(rows)
+
+
+def _share(hits: list[bool]) -> str:
+    return f"{np.mean(hits):.0%}"
+
+
 def noises() -> list[tuple[str, np.ndarray]]:
     rng = np.random.default_rng(11)
     found = []
@@ -204,12 +237,15 @@ class Platform(Process):
 
 async def answers(platform: Platform, clips: list[Clip]) -> str:
     number, tenant_id = platform.tenant()
-    rows = ["| line | level (dBFS) | calls | turn answered | word in the transcript |"]
-    rows.append("| --- | --- | --- | --- | --- |")
+    rows = [
+        "| line | level (dBFS) | calls | turn answered | word in the transcript "
+        "| median end of speech → first audio |"
+    ]
+    rows.append("| --- | --- | --- | --- | --- | --- |")
     limit = asyncio.Semaphore(3)
-    for name in ("clean", "noise 15 dB"):
+    for name in LINES:
 
-        async def one(clip: Clip, name=name) -> tuple[float, bool, bool]:
+        async def one(clip: Clip, name=name) -> tuple[float, bool, bool, float | None]:
             async with limit:
                 report = await place_call(
                     platform.url, number, [Utterance(audio=clip.path)], token=TOKEN,
@@ -218,14 +254,16 @@ async def answers(platform: Platform, clips: list[Clip]) -> str:
             turn = report.turns[1] if len(report.turns) > 1 else None  # after the greeting
             answered = turn is not None and turn.latency_ms is not None
             heard = said(turn.platform_heard or "") if turn else []
-            return clip.level_dbfs, answered, clip.text in heard
+            latency = turn.latency_ms if turn else None
+            return clip.level_dbfs, answered, clip.text in heard, latency
 
         results = await asyncio.gather(*(one(c) for c in clips))
         for level in sorted({r[0] for r in results}, reverse=True):
             mine = [r for r in results if r[0] == level]
             rows.append(
                 f"| {name} | {level:g} | {len(mine)} | "
-                f"{np.mean([r[1] for r in mine]):.0%} | {np.mean([r[2] for r in mine]):.0%} |"
+                f"{np.mean([r[1] for r in mine]):.0%} | {np.mean([r[2] for r in mine]):.0%} | "
+                f"{_median([r[3] for r in mine if r[3] is not None])} |"
             )
     return "\n".join(rows)
 
@@ -302,8 +340,8 @@ def main() -> None:
     parser.add_argument("--write-doc", action="store_true")
     parser.add_argument("--cache", type=Path, default=ROOT / ".switchboard" / "hearing-corpus")
     parser.add_argument(
-        "--only", nargs="+", default=["vad", "answers", "barge-in"],
-        choices=["vad", "answers", "barge-in"], help="sections to run",
+        "--only", nargs="+", default=["vad", "recognition", "answers", "barge-in"],
+        choices=["vad", "recognition", "answers", "barge-in"], help="sections to run",
     )  # fmt: skip
     args = parser.parse_args()
     if missing := tools_missing():
@@ -313,7 +351,7 @@ def main() -> None:
         c for c in clips
         if c.level_dbfs in (-25, -35, -45) and c.words == 1
         and c.voice in (OFFLINE_VOICE, "en-us+f3", "en-gb", "en-029+m3")
-        and c.text in ("yes", "no", "two", "okay", "stop")
+        and c.text in ("yes", "no", "two", "okay", "stop", "nine", "eight")
     ]  # fmt: skip
     sections = [
         f"Corpus: {len(clips)} clips ({len({c.voice for c in clips})} voices, "
@@ -323,6 +361,9 @@ def main() -> None:
     if "vad" in args.only:
         sections += ["", "**Turn starts (the VAD alone)**", "", turn_starts(clips)]
         sections += ["", "**False starts on noise alone**", "", false_starts()]
+    if "recognition" in args.only:
+        sections += ["", "**Recognition (the offline recogniser alone)**", ""]
+        sections.append(recognition(args.cache))
     with tempfile.TemporaryDirectory() as data:
         platform = Platform(Path(data))
         try:

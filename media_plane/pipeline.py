@@ -47,7 +47,6 @@ from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
-from pipecat.turns.user_start import VADUserTurnStartStrategy
 from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
     SpeechTimeoutUserTurnStopStrategy,
 )
@@ -55,6 +54,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from media_plane import metrics
 from media_plane.agent import AgentConfig, ControlPlanePort
+from media_plane.barge_in import BackchannelFilter, BargeInUserTurnStartStrategy
 from media_plane.calls import Call, Prepared
 from media_plane.keypad import KeypadInput, KeypadUserTurnStartStrategy
 from media_plane.latency import TurnLatency
@@ -289,7 +289,7 @@ def build_call_worker(
             # cut the agent off, and the caller would be asked twice.
             empty_user_turn=None,
             user_turn_strategies=UserTurnStrategies(
-                start=[VADUserTurnStartStrategy(), KeypadUserTurnStartStrategy()],
+                start=[BargeInUserTurnStartStrategy(), KeypadUserTurnStartStrategy()],
                 stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=SPEECH_TIMEOUT_SECS)],
             ),
         ),
@@ -299,6 +299,7 @@ def build_call_worker(
         [
             transport.input(),
             stt,
+            BackchannelFilter(),  # "mhm" over the agent: it goes on (barge_in.py)
             KeypadInput(),  # the caller's keys, gathered into entries: turns of their own
             aggregators.user(),
             CallerAudioEnds(call.recorder.processor if call.recorder else None),
@@ -353,6 +354,11 @@ def build_call_worker(
             # lost with them, or it was only noise): ask again rather than wait in silence.
             say_again = in_language(SAY_AGAIN, agent.language)
             await worker.queue_frames([TTSSpeakFrame(say_again, append_to_context=True)])
+
+    @aggregators.user().event_handler("on_user_backchannel")
+    async def _backchannel(_aggregator, message):
+        # "Mhm" over the agent (barge_in.py): on the timeline, not in the conversation.
+        call.record("turn.backchannel", text=message.content)
 
     @aggregators.assistant().event_handler("on_assistant_turn_stopped")
     async def _agent_turn(_aggregator, message):

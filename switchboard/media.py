@@ -30,7 +30,7 @@ from switchboard.settings import Settings
 def warm_models(settings: Settings) -> None:
     """Load the models before the first call rather than during it: the cloud providers'
     SDKs, the VAD every call uses and, unless this process is set to load them on demand,
-    the offline providers' (~250 MB; on demand, an agent on them loads them when its first
+    the offline providers' (~300 MB; on demand, an agent on them loads them when its first
     call's webhook arrives)."""
     # Pipecat's LLM base class imports its context adapter (and the OpenAI SDK behind it)
     # on first construction: ~0.8 s that would otherwise delay the first call's greeting.

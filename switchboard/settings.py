@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     # where tenants' names and codes need BM25 beside the embedding. No embedder: BM25.
     knowledge_retrieval: Literal["dense", "hybrid", "bm25"] | None = None
     # Whether a media process loads the offline providers' models (recogniser, voices;
-    # ~250 MB) at start, or when the first call of an agent that uses them arrives. A pod
+    # ~300 MB) at start, or when the first call of an agent that uses them arrives. A pod
     # whose agents all run cloud providers sets this false and never loads them.
     warm_offline_models: bool = True
     # Where models built from installed packages are cached (the int8 ONNX encoder), shared

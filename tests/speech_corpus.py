@@ -24,6 +24,7 @@ from switchboard.line_conditions import speech_level_dbfs, with_gain
 RATE = 8000
 WORDS = ("yes", "no", "two", "okay", "sure", "nine", "hello", "stop", "yeah", "eight")
 PHRASES = ("yes please", "no thanks", "four five six", "that's right")
+DIGITS = ("zero", "one", "three", "four", "five", "six", "seven")  # WORDS has two, eight, nine
 # espeak-ng voices and variants: accents, and female and male pitch.
 ESPEAK_VOICES = ("en-us", "en-us+f3", "en-gb", "en-gb-scotland+f2", "en-029+m3", "en-us+klatt4")
 OFFLINE_VOICE = "en_US-joe-medium"

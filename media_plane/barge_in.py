@@ -1,0 +1,152 @@
+"""Barge-in: which of the caller's speech over the agent cuts the agent off.
+
+A caller who says "mhm", "okay" or "yeah" while the agent talks is listening, not taking
+the turn; one who says "no, wait" is. Their voice alone cannot tell the two apart (both
+are short, and the VAD reports the end of speech only after its stop time), their words
+can. So while the agent speaks, the caller's turn starts on words rather than on voice
+(Pipecat's minimum-words idea, with acknowledgements not counted):
+
+- ``BargeInUserTurnStartStrategy`` starts the turn at once when the agent is silent, as
+  the VAD strategy does; over the agent, on the first words that are not a backchannel
+  (interim results, where the recogniser sends them, or the final one), or once the
+  caller has spoken longer than any backchannel lasts.
+- ``BackchannelFilter`` (after the STT) turns a transcript of acknowledgements alone,
+  said over the agent, into Pipecat's ``UserBackchannelFrame``: the agent goes on, and
+  the "okay" stays out of the conversation the model reads.
+"""
+
+import asyncio
+import re
+
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    Frame,
+    InterimTranscriptionFrame,
+    TranscriptionFrame,
+    UserBackchannelFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.turns.types import ProcessFrameResult
+from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
+
+# Words a listener says to say "go on". Not "yes", "no", "sure" or "stop": over a question
+# they are answers, and an answer takes the turn.
+BACKCHANNEL_WORDS = frozenset(
+    {"mhm", "mm", "mmm", "hmm", "hm", "uh", "huh", "um", "ah", "aha", "oh", "okay", "ok",
+     "yeah", "yep", "yup", "right", "alright", "cool"}
+)  # fmt: skip
+BACKCHANNEL_PHRASES = re.compile(r"\b(all right|i see|got it)\b")
+# Backchannels last 0.2-0.7 s; a caller still speaking after this is taking the turn.
+LONG_SPEECH_SECS = 0.9
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def is_backchannel(text: str) -> bool:
+    """Whether ``text`` is acknowledgements and nothing else ("Mm-hmm.", "Okay, okay.",
+    "Yeah, I see."). Empty text is not: it is no words at all."""
+    words = _words(text)
+    rest = _words(BACKCHANNEL_PHRASES.sub(" ", " ".join(words)))
+    return bool(words) and all(w in BACKCHANNEL_WORDS for w in rest)
+
+
+class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
+    """The caller's turn starts when they speak to a silent agent, and over the agent when
+    their words are more than a backchannel or they go on speaking."""
+
+    def __init__(self, *, long_speech_secs: float = LONG_SPEECH_SECS, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._long_speech_secs = long_speech_secs
+        self._agent_speaking = False
+        self._waiting = False  # the caller began over the agent; their words will decide
+        self._timer: asyncio.Task | None = None
+
+    async def handle_user_turn_started(self) -> None:
+        self._waiting = False
+        await self._stop_timer()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._stop_timer()
+
+    async def process_frame(self, frame: Frame) -> ProcessFrameResult:
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._agent_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._agent_speaking = False
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            if not self._agent_speaking:
+                await self.trigger_user_turn_started()
+                return ProcessFrameResult.STOP
+            self._waiting = True
+            await self._stop_timer()
+            self._timer = self.task_manager.create_task(self._long_speech(), "barge-in-long")
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            await self._stop_timer()
+        elif isinstance(frame, UserBackchannelFrame):
+            self._waiting = False  # it was a backchannel: the agent goes on
+        elif (
+            isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame))
+            and self._waiting
+            and frame.text.strip()
+        ):
+            # Only words that are more than a backchannel get here over the agent
+            # (``BackchannelFilter`` takes the rest out).
+            await self.trigger_user_turn_started()
+            return ProcessFrameResult.STOP
+        return ProcessFrameResult.CONTINUE
+
+    async def _long_speech(self) -> None:
+        await asyncio.sleep(self._long_speech_secs)
+        self._timer = None
+        if self._waiting:
+            await self.trigger_user_turn_started()
+
+    async def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer is not asyncio.current_task():
+            await self.task_manager.cancel_task(timer)
+
+
+class BackchannelFilter(FrameProcessor):
+    """After the STT: a backchannel said over the agent becomes a ``UserBackchannelFrame``
+    (an interim one is dropped), so it neither starts the caller's turn nor joins it."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._agent_speaking = False
+        self._over_agent = False  # the caller's speech under way began over the agent
+        self._in_turn = False
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._agent_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._agent_speaking = False
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._over_agent = self._agent_speaking and not self._in_turn
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            self._in_turn = True
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._in_turn = self._over_agent = False
+        elif (
+            isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame))
+            and self._over_agent
+            and not self._in_turn
+            and is_backchannel(frame.text)
+        ):
+            if isinstance(frame, TranscriptionFrame):
+                self._over_agent = False
+                await self.push_frame(
+                    UserBackchannelFrame(frame.text, frame.user_id, frame.timestamp), direction
+                )
+            return
+        await self.push_frame(frame, direction)

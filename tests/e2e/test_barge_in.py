@@ -1,0 +1,47 @@
+"""The caller speaking over the agent: "mhm" lets it go on, "no, wait" cuts it off."""
+
+import httpx
+import pytest
+
+from switchboard.caller import Utterance, place_call
+from tests.conftest import TOKEN, make_tenant
+from tests.e2e.test_call import DOCUMENT, timeline
+
+pytestmark = pytest.mark.e2e
+
+LONG_GREETING = (
+    "Hello, and thank you for calling Sunrise Dental. We are open from nine to five on "
+    "weekdays and from nine to one on Saturdays. How can I help you today?"
+)
+
+
+@pytest.fixture(scope="module")
+def tenant(platform: str) -> dict:
+    with httpx.Client(base_url=platform) as api:
+        return make_tenant(api, DOCUMENT, greeting=LONG_GREETING)
+
+
+async def test_a_backchannel_over_the_agent_lets_it_go_on(platform, tenant):
+    report = await place_call(
+        platform, tenant["number"], [Utterance("Okay.", barge_in=True)], token=TOKEN,
+        tenant_id=tenant["id"],
+    )  # fmt: skip
+    greeting, okay = report.turns
+    assert not greeting.interrupted_by_caller  # no `clear`: the agent was not cut off
+    # The greeting (~9 s) played on after the caller's "okay" began, 1.2 s into it.
+    assert okay.agent_heard_secs > 6, okay
+    events = await timeline(platform, tenant["id"], report.call_id)
+    kinds = [e["kind"] for e in events]
+    assert "turn.backchannel" in kinds and "turn.user" not in kinds, kinds
+    (spoken,) = [e["data"] for e in events if e["kind"] == "turn.agent"]
+    assert not spoken["interrupted"]
+
+
+async def test_words_over_the_agent_cut_it_off(platform, tenant):
+    report = await place_call(
+        platform, tenant["number"], [Utterance("No, wait. Where can I park?", barge_in=True)],
+        token=TOKEN, tenant_id=tenant["id"],
+    )  # fmt: skip
+    greeting, question = report.turns
+    assert greeting.interrupted_by_caller
+    assert question.tools == ["search_knowledge"]  # and what they said is answered
