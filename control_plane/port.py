@@ -92,6 +92,3 @@ class LocalControlPlane:
 
     async def secret(self, tenant_id: str, name: str) -> str | None:
         return await self._secrets.reveal(tenant_id, name)
-
-    async def key_terms(self, tenant_id: str) -> frozenset[str]:
-        return await asyncio.to_thread(self._knowledge.key_terms, tenant_id)

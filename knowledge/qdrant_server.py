@@ -12,7 +12,6 @@ same in the embedded store and here. IDF is counted over the tenant's own chunks
 statistics into each one's scores.
 """
 
-from collections.abc import Iterator
 from functools import partial
 
 import qdrant_edge as qe
@@ -28,12 +27,10 @@ from knowledge.store import (
     TERMS,
     Hit,
     Retrieval,
-    TermsCache,
     chunk_body,
     hits,
     point_id,
     tenant_idf,
-    terms_of,
 )
 
 
@@ -68,7 +65,6 @@ class QdrantServerStore:
         self._embedder = embedder
         self._retrieval = retrieval if embedder else Retrieval.BM25
         self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
-        self._terms = TermsCache()
         self._ensure_collection()
 
     def _ensure_collection(self) -> None:
@@ -146,7 +142,6 @@ class QdrantServerStore:
             m.FilterSelector(filter=_tenant(tenant_id, document_id, beyond)),
             wait=True,
         )
-        self._terms.forget(tenant_id)
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         self._client.delete(
@@ -154,7 +149,6 @@ class QdrantServerStore:
             m.FilterSelector(filter=_tenant(tenant_id, document_id)),
             wait=True,
         )
-        self._terms.forget(tenant_id)
 
     def _count(self, tenant_id: str, term: int | None) -> int:
         holding = (
@@ -193,23 +187,6 @@ class QdrantServerStore:
                     limit=k,
                 )
         return hits(response.points)
-
-    def key_terms(self, tenant_id: str) -> frozenset[str]:
-        return self._terms.get(tenant_id, lambda: terms_of(self._payloads(tenant_id)))
-
-    def _payloads(self, tenant_id: str) -> Iterator[dict]:
-        offset = None
-        while True:
-            records, offset = self._client.scroll(
-                self._collection,
-                scroll_filter=_tenant(tenant_id),
-                limit=256,
-                offset=offset,
-                with_payload=True,
-            )
-            yield from (r.payload or {} for r in records)
-            if offset is None or not records:
-                return
 
     def close(self) -> None:
         self._client.close()

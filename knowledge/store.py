@@ -11,14 +11,13 @@ and a query's terms are weighted by IDF counted over the tenant's chunks alone (
 formula, ``tenant_idf``), for Qdrant Edge and a Qdrant server alike.
 """
 
-import itertools
 import json
 import logging
 import math
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,6 @@ import qdrant_edge as qe
 from knowledge.chunking import Chunk
 from knowledge.dense import Embedder
 from knowledge.hits import Hit
-from knowledge.text import key_terms
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +68,6 @@ class KnowledgeStore(Protocol):
 
     def search(self, tenant_id: str, query: str, k: int) -> list[Hit]: ...
 
-    def key_terms(self, tenant_id: str) -> frozenset[str]: ...
-
     def close(self) -> None: ...
 
 
@@ -98,41 +94,6 @@ def _tenant_filter(tenant_id: str, *more: qe.FieldCondition) -> qe.Filter:
     return qe.Filter(must=[qe.FieldCondition("tenant_id", match=qe.MatchValue(tenant_id)), *more])
 
 
-class TermsCache:
-    """Each tenant's key terms (speech recognition bias): every call asks for them, and
-    they change only with the tenant's documents, so they are kept until one does."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._terms: dict[str, frozenset[str]] = {}
-        # Changes per tenant: terms worked out while a document changed are not kept.
-        self._changes: dict[str, int] = {}
-
-    def get(self, tenant_id: str, work_out: Callable[[], frozenset[str]]) -> frozenset[str]:
-        cached = self._terms.get(tenant_id)
-        if cached is not None:
-            return cached
-        generation = self._changes.get(tenant_id, 0)
-        terms = work_out()
-        with self._lock:
-            if self._changes.get(tenant_id, 0) == generation:
-                self._terms[tenant_id] = terms
-        return terms
-
-    def forget(self, tenant_id: str) -> None:
-        with self._lock:
-            self._terms.pop(tenant_id, None)
-            self._changes[tenant_id] = self._changes.get(tenant_id, 0) + 1
-
-
-def terms_of(payloads: Iterable[dict], max_chunks: int = 2000) -> frozenset[str]:
-    """The distinctive words of a tenant's chunks (the first ``max_chunks``)."""
-    terms: set[str] = set()
-    for payload in itertools.islice(payloads, max_chunks):
-        terms |= key_terms(f"{payload.get('section', '')} {payload.get('text', '')}")
-    return frozenset(terms)
-
-
 def chunk_body(section: str, text: str) -> str:
     # The heading's words often carry the topic the caller asks about.
     return f"{section}\n{text}"
@@ -155,7 +116,6 @@ class EdgeKnowledgeStore:
         # sub-millisecond, so one lock costs nothing and removes the question.
         self._lock = threading.Lock()
         self._optimizing = threading.Lock()
-        self._terms = TermsCache()
         self._shard = self._open(path)
 
     # -- the shard and its vector space -------------------------------------------------
@@ -292,7 +252,6 @@ class EdgeKnowledgeStore:
             if points:
                 self._shard.update(qe.UpdateOperation.upsert_points(points))
             self._shard.flush()
-            self._terms.forget(tenant_id)
         self._optimize()
 
     def _optimize(self) -> None:
@@ -316,7 +275,6 @@ class EdgeKnowledgeStore:
                 )
             )
             self._shard.flush()
-            self._terms.forget(tenant_id)
 
     def _count(self, tenant_id: str, term: int | None) -> int:
         holding = () if term is None else (qe.FieldCondition(TERMS, match=qe.MatchValue(term)),)
@@ -356,21 +314,6 @@ class EdgeKnowledgeStore:
         with self._lock:
             points = self._shard.query(request)
         return hits(points)
-
-    def key_terms(self, tenant_id: str) -> frozenset[str]:
-        return self._terms.get(tenant_id, lambda: terms_of(self._payloads(tenant_id)))
-
-    def _payloads(self, tenant_id: str) -> Iterator[dict]:
-        offset = None
-        while True:
-            request = qe.ScrollRequest(
-                offset=offset, limit=256, filter=_tenant_filter(tenant_id), with_payload=True
-            )
-            with self._lock:
-                records, offset = self._shard.scroll(request)
-            yield from (r.payload or {} for r in records)
-            if offset is None or not records:
-                return
 
     def close(self) -> None:
         with self._lock:

@@ -98,43 +98,6 @@ STOPWORDS |= frozenset(
         "तो", "भी", "ही", "एक", "ने", "लिए", "कृपया", "बताइए", "बताएं", "बताओ",
     }
 )  # fmt: skip
-NUMBER_WORDS = frozenset(
-    [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "thousand",
-        "first",
-        "second",
-        "third",
-    ]
-)
 
 
 def stem(word: str) -> str:
@@ -152,8 +115,3 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> set[str]:
     return {stem(w) for w in words(text) if w not in STOPWORDS}
-
-
-def key_terms(text: str) -> set[str]:
-    """Distinctive words of a text (no stopwords, numbers or short words), stemmed."""
-    return {stem(w) for w in words(text) if len(w) >= 4 and w not in STOPWORDS | NUMBER_WORDS}

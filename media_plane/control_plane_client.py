@@ -153,16 +153,6 @@ class HttpControlPlane:
         response.raise_for_status()
         return [Hit(**h) for h in response.json()]
 
-    async def key_terms(self, tenant_id: str) -> frozenset[str]:
-        try:
-            response = await self._request("GET", f"/tenants/{quote(tenant_id)}/key-terms")
-            response.raise_for_status()
-        except (ControlPlaneUnavailable, httpx.HTTPStatusError):
-            # Recognition without the tenant's vocabulary is worse, not broken.
-            logger.bind(tenant_id=tenant_id).warning("control_plane.key_terms_unavailable")
-            return frozenset()
-        return frozenset(response.json())
-
     async def admission(self, tenant_id: str) -> Admission:
         try:
             response = await self._request("GET", f"/tenants/{quote(tenant_id)}/admission")

@@ -116,12 +116,6 @@ async def search_knowledge(
     return await _port(request).search_knowledge(tenant_id, q, k)
 
 
-@router.get("/tenants/{tenant_id}/key-terms", response_model=list[str])
-async def key_terms(tenant_id: str, request: Request) -> list[str]:
-    """Words from the tenant's documents the speech recogniser should favour."""
-    return sorted(await _port(request).key_terms(tenant_id))
-
-
 @router.get("/tenants/{tenant_id}/admission", response_model=Admission)
 async def admission(tenant_id: str, request: Request) -> Admission:
     return await _port(request).admission(tenant_id)

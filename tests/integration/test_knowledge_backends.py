@@ -91,7 +91,6 @@ def test_a_tenant_never_retrieves_another_tenants_chunks(store):
         "Our cleaning price is 12 dollars."
     ]
     assert store.search("t3", "cleaning price", 5) == []
-    assert "dollar" in store.key_terms("t1") and store.key_terms("t3") == frozenset()
 
 
 def test_a_tenants_scores_do_not_move_when_another_tenant_uploads(store):
@@ -120,7 +119,6 @@ def test_reupload_replaces_and_delete_removes_every_chunk(store):
     store.upsert("t1", "d1", chunk_document("Alpha parking.\n\nBeta parking.\n\nGamma parking."))
     store.upsert("t1", "d1", chunk_document("Delta parking."))
     assert [h.text for h in store.search("t1", "parking", 10)] == ["Delta parking."]
-    assert "alpha" not in store.key_terms("t1")  # the old version's terms went with it
     store.delete_document("t1", "d1")
     assert store.search("t1", "parking", 10) == []
 

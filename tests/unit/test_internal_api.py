@@ -20,7 +20,7 @@ def client(settings):
 
 def test_odd_bytes_in_the_service_token_are_a_401(client):
     odd = {"Authorization": "Bearer caf\xe9".encode("latin-1")}
-    assert client.get("/internal/v1/tenants/t/key-terms", headers=odd).status_code == 401
+    assert client.get("/internal/v1/tenants/t/admission", headers=odd).status_code == 401
 
 
 def test_one_process_running_both_planes_does_not_serve_the_internal_api(settings):

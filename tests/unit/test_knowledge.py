@@ -4,7 +4,6 @@ import logging
 from knowledge.chunking import MAX_CHARS, chunk_document
 from knowledge.dense import MiniLmEmbedder
 from knowledge.store import EdgeKnowledgeStore, Retrieval
-from knowledge.text import key_terms
 
 
 def test_chunks_follow_headings_and_paragraphs():
@@ -38,18 +37,6 @@ def test_reupload_replaces_and_delete_removes_every_chunk(tmp_path):
     store.close()
 
 
-def test_key_terms_follow_the_tenants_documents(tmp_path):
-    store = EdgeKnowledgeStore(tmp_path / "edge")
-    store.upsert("t1", "d1", chunk_document("Parking is on Mill Lane."))
-    assert "mill" in store.key_terms("t1")
-    store.upsert("t1", "d2", chunk_document("Whitening takes one hour."))
-    assert {"mill", "whiten"} <= store.key_terms("t1")  # a new document is seen at once
-    store.delete_document("t1", "d1")
-    terms = store.key_terms("t1")
-    assert "whiten" in terms and "mill" not in terms  # and a deleted one is gone
-    store.close()
-
-
 def test_the_index_survives_a_restart(tmp_path):
     store = EdgeKnowledgeStore(tmp_path / "edge")
     store.upsert("t1", "d1", chunk_document("Parking is on Mill Lane."))
@@ -57,15 +44,6 @@ def test_the_index_survives_a_restart(tmp_path):
     reopened = EdgeKnowledgeStore(tmp_path / "edge")
     assert reopened.search("t1", "where is parking", 1)[0].text == "Parking is on Mill Lane."
     reopened.close()
-
-
-def test_key_terms_skip_stopwords_numbers_and_short_words():
-    assert key_terms("What does the teeth whitening cost? Two hundred dollars.") == {
-        "teeth",
-        "whiten",
-        "cost",
-        "dollar",
-    }
 
 
 def test_dense_retrieval_finds_what_the_caller_means_not_only_what_they_say(
@@ -131,4 +109,3 @@ def test_hindi_text_splits_at_the_danda_and_keeps_whole_words():
     ]
     # Vowel signs are combining marks: they stay in their word. Function words are dropped.
     assert content_words("दुकान कितने बजे खुलती है?") == {"दुकान", "बजे", "खुलती"}
-    assert key_terms("पार्किंग मुफ़्त") == {"पार्किंग", "मुफ़्त"}
