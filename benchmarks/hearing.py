@@ -285,34 +285,43 @@ INTERRUPTIONS = ("no, wait", "stop, stop", "sorry, I meant Tuesday", "hold on a 
 
 async def barge_in(platform: Platform, cache: Path) -> str:
     """The caller speaks over the agent's greeting, 1.2 s into it: a backchannel, a knock,
-    or a real interruption. Whether the agent was cut off, and how soon after the caller
-    began (the provider's ``clear``)."""
+    or a real interruption. Whether the agent was cut off (the provider got ``clear``),
+    how soon after the caller began its audio stopped (cut off, or paused while their
+    words were awaited; how many of the calls it stopped in), and how soon ``clear``
+    came."""
     voices = (OFFLINE_VOICE, "en-us", "en-us+f3", "en-gb")
     sounds = {
         "backchannel": [clip(t, v, -25, cache).path for t in BACKCHANNELS for v in voices],
         "interruption": [clip(t, v, -25, cache).path for t in INTERRUPTIONS for v in voices],
         "knock or cough burst": knocks(cache, 8),
     }
-    rows = ["| over the agent | clips | the agent cut off | median speech start → `clear` |"]
-    rows.append("| --- | --- | --- | --- |")
+    rows = [
+        "| over the agent | clips | the agent cut off | median speech start → agent silent "
+        "| median speech start → `clear` |"
+    ]
+    rows.append("| --- | --- | --- | --- | --- |")
     number, tenant_id = platform.tenant(greeting=LONG_GREETING)
     limit = asyncio.Semaphore(3)
 
-    async def one(path: Path) -> tuple[bool, float | None]:
+    async def one(path: Path) -> tuple[bool, float | None, float | None]:
         async with limit:
             report = await place_call(
                 platform.url, number, [Utterance(audio=path, barge_in=True)], token=TOKEN,
                 tenant_id=tenant_id,
             )  # fmt: skip
         over = report.turns[1] if len(report.turns) > 1 else None
-        return report.turns[0].interrupted_by_caller, over.clear_after_ms if over else None
+        if over is None:
+            return report.turns[0].interrupted_by_caller, None, None
+        return report.turns[0].interrupted_by_caller, over.silent_after_ms, over.clear_after_ms
 
     for kind, paths in sounds.items():
         results = await asyncio.gather(*(one(p) for p in paths))
         cut = sum(r[0] for r in results)
-        waits = [r[1] for r in results if r[0] and r[1] is not None]
+        silent = [r[1] for r in results if r[1] is not None]
+        cleared = [r[2] for r in results if r[0] and r[2] is not None]
         rows.append(
-            f"| {kind} | {len(paths)} | {cut} ({cut / len(paths):.0%}) | {_median(waits)} |"
+            f"| {kind} | {len(paths)} | {cut} ({cut / len(paths):.0%}) | "
+            f"{_median(silent)} ({len(silent)}) | {_median(cleared)} |"
         )
     return "\n".join(rows)
 

@@ -13,16 +13,25 @@ can. So while the agent speaks, the caller's turn starts on words rather than on
 - ``BackchannelFilter`` (after the STT) turns a transcript of acknowledgements alone,
   said over the agent, into Pipecat's ``UserBackchannelFrame``: the agent goes on, and
   the "okay" stays out of the conversation the model reads.
+
+Words come late from a recogniser that has them only at the end of the utterance (the
+offline one): about a second after the caller began. So the agent falls silent the
+moment the caller starts over it (``AgentPauseFrame``: its audio is held, not dropped,
+by the output transport) and, if what they said was a backchannel or nothing at all,
+speaks on from where it stopped (``AgentResumeFrame``), as a person does; if not, the
+turn starts and the held audio is dropped with the rest of the reply.
 """
 
 import asyncio
 import re
+from dataclasses import dataclass
 
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
     InterimTranscriptionFrame,
+    SystemFrame,
     TranscriptionFrame,
     UserBackchannelFrame,
     UserStartedSpeakingFrame,
@@ -43,6 +52,19 @@ BACKCHANNEL_WORDS = frozenset(
 BACKCHANNEL_PHRASES = re.compile(r"\b(all right|i see|got it)\b")
 # Backchannels last 0.2-0.7 s; a caller still speaking after this is taking the turn.
 LONG_SPEECH_SECS = 0.9
+# After the caller stops, how long their words may take to come (the offline recogniser
+# decodes in ~0.2-0.3 s) before the agent, paused for them, speaks on.
+WORDS_WAIT_SECS = 0.8
+
+
+@dataclass
+class AgentPauseFrame(SystemFrame):
+    """The caller began speaking over the agent: hold its audio until their words decide."""
+
+
+@dataclass
+class AgentResumeFrame(SystemFrame):
+    """It was a backchannel, or no words at all: the agent speaks on."""
 
 
 def _words(text: str) -> list[str]:
@@ -66,7 +88,7 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
         self._long_speech_secs = long_speech_secs
         self._agent_speaking = False
         self._waiting = False  # the caller began over the agent; their words will decide
-        self._timer: asyncio.Task | None = None
+        self._timer: asyncio.Task | None = None  # long speech, or words that never came
 
     async def handle_user_turn_started(self) -> None:
         self._waiting = False
@@ -85,13 +107,15 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
             if not self._agent_speaking:
                 await self.trigger_user_turn_started()
                 return ProcessFrameResult.STOP
-            self._waiting = True
+            if not self._waiting:
+                self._waiting = True
+                await self.push_frame(AgentPauseFrame())
+            await self._start_timer(self._long_speech())
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._waiting:
+            await self._start_timer(self._no_words())
+        elif isinstance(frame, UserBackchannelFrame) and self._waiting:
             await self._stop_timer()
-            self._timer = self.task_manager.create_task(self._long_speech(), "barge-in-long")
-        elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            await self._stop_timer()
-        elif isinstance(frame, UserBackchannelFrame):
-            self._waiting = False  # it was a backchannel: the agent goes on
+            await self._resume()
         elif (
             isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame))
             and self._waiting
@@ -103,11 +127,25 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
             return ProcessFrameResult.STOP
         return ProcessFrameResult.CONTINUE
 
+    async def _resume(self) -> None:
+        self._waiting = False
+        await self.push_frame(AgentResumeFrame())
+
     async def _long_speech(self) -> None:
         await asyncio.sleep(self._long_speech_secs)
         self._timer = None
         if self._waiting:
             await self.trigger_user_turn_started()
+
+    async def _no_words(self) -> None:
+        await asyncio.sleep(WORDS_WAIT_SECS)
+        self._timer = None
+        if self._waiting:  # noise, or a cough: the agent goes on
+            await self._resume()
+
+    async def _start_timer(self, wait) -> None:
+        await self._stop_timer()
+        self._timer = self.task_manager.create_task(wait, "barge-in-wait")
 
     async def _stop_timer(self) -> None:
         timer, self._timer = self._timer, None

@@ -13,6 +13,7 @@ before Pipecat 0.0.104, which resamples for it; whether it beats the silence tim
 phone audio is not measured yet: docs/call-quality.md.)
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -21,9 +22,13 @@ from typing import cast
 from fastapi import WebSocket
 from loguru import logger
 from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
     Frame,
     InputAudioRawFrame,
+    InterruptionFrame,
     LLMRunFrame,
+    OutputAudioRawFrame,
     OutputTransportMessageFrame,
     TTSSpeakFrame,
     TTSStoppedFrame,
@@ -54,7 +59,12 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from media_plane import metrics
 from media_plane.agent import AgentConfig, ControlPlanePort
-from media_plane.barge_in import BackchannelFilter, BargeInUserTurnStartStrategy
+from media_plane.barge_in import (
+    AgentPauseFrame,
+    AgentResumeFrame,
+    BackchannelFilter,
+    BargeInUserTurnStartStrategy,
+)
 from media_plane.calls import Call, Prepared
 from media_plane.keypad import KeypadInput, KeypadUserTurnStartStrategy
 from media_plane.latency import TurnLatency
@@ -113,9 +123,34 @@ class CallTransport(FastAPIWebsocketTransport):
             ws_close_timeout=self._params.ws_close_timeout,
         )
         self._input = _DirectAudioInput(self, self._client, self._params, name=self._input_name)
-        self._output = FastAPIWebsocketOutputTransport(
-            self, self._client, self._params, name=self._output_name
-        )
+        self._output = _PausableOutput(self, self._client, self._params, name=self._output_name)
+
+
+class _PausableOutput(FastAPIWebsocketOutputTransport):
+    """Holds the agent's audio while the caller's words over it are awaited (barge_in.py),
+    never longer than ``MAX_PAUSE_SECS``: a lost resume must not leave the agent mute."""
+
+    MAX_PAUSE_SECS = 3.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._playing = asyncio.Event()
+        self._playing.set()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, AgentPauseFrame):
+            self._playing.clear()
+        elif isinstance(frame, (AgentResumeFrame, InterruptionFrame, EndFrame, CancelFrame)):
+            self._playing.set()  # an interruption drops what was held
+        await super().process_frame(frame, direction)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        if not self._playing.is_set():
+            try:
+                await asyncio.wait_for(self._playing.wait(), self.MAX_PAUSE_SECS)
+            except TimeoutError:
+                self._playing.set()
+        return await super().write_audio_frame(frame)
 
 
 class CallerAudioEnds(FrameProcessor):

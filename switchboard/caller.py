@@ -69,6 +69,9 @@ class Turn:
     latency_ms: float | None = None
     interrupted_by_caller: bool = False
     clear_after_ms: float | None = None  # caller speech start -> clear received
+    # Caller speech start -> the agent's audio stopped playing (cut off, or paused for the
+    # caller's words), for a caller who spoke over it.
+    silent_after_ms: float | None = None
 
 
 @dataclass
@@ -141,6 +144,8 @@ class _Line:
         self.last_audio_activity = 0.0
         self.first_audio: float | None = None
         self.clear_at: float | None = None
+        # When the agent's audio stopped playing once the caller began (silence since).
+        self.agent_silent_at: float | None = None
         self.closed = asyncio.Event()
         self.server_closed = False
 
@@ -153,6 +158,7 @@ class _Line:
         self.last_speech_sent = None
         self.speech_ends_in_unsent = False
         self.first_audio_after_speech = None
+        self.agent_silent_at = None
 
     @property
     def speaking(self) -> bool:
@@ -211,6 +217,13 @@ class _Line:
         if self.playback:
             self.heard[-1].extend(self.playback.popleft())  # type: ignore[arg-type]
             self.last_audio_activity = now
+        elif (
+            self.speech_started is not None
+            and self.agent_silent_at is None
+            and self.last_audio_activity >= self.speech_started
+            and now - self.last_audio_activity >= PLAYING_GAP_SECS
+        ):
+            self.agent_silent_at = self.last_audio_activity
 
     async def receive_loop(self) -> None:
         try:
@@ -346,6 +359,10 @@ async def place_call(
                         turns[-1].interrupted_by_caller = cleared
                         if line.clear_at is not None and line.speech_started is not None:
                             turn.clear_after_ms = (line.clear_at - line.speech_started) * 1000
+                        if line.agent_silent_at is not None and line.speech_started is not None:
+                            turn.silent_after_ms = (
+                                line.agent_silent_at - line.speech_started
+                            ) * 1000
                     await _wait(
                         lambda: line.first_audio_after_speech is not None,
                         REPLY_TIMEOUT_SECS,

@@ -1,4 +1,5 @@
-"""The caller speaking over the agent: "mhm" lets it go on, "no, wait" cuts it off."""
+"""The caller speaking over the agent: it falls silent at once; "mhm" lets it go on, "no,
+wait" cuts it off."""
 
 import httpx
 import pytest
@@ -28,7 +29,9 @@ async def test_a_backchannel_over_the_agent_lets_it_go_on(platform, tenant):
     )  # fmt: skip
     greeting, okay = report.turns
     assert not greeting.interrupted_by_caller  # no `clear`: the agent was not cut off
-    # The greeting (~9 s) played on after the caller's "okay" began, 1.2 s into it.
+    # It paused for the caller's words, then spoke on from where it stopped: the whole
+    # greeting (~9 s) was heard, 1.2 s of it before the "okay" and the rest after.
+    assert okay.silent_after_ms is not None, okay
     assert okay.agent_heard_secs > 6, okay
     events = await timeline(platform, tenant["id"], report.call_id)
     kinds = [e["kind"] for e in events]
@@ -44,4 +47,7 @@ async def test_words_over_the_agent_cut_it_off(platform, tenant):
     )  # fmt: skip
     greeting, question = report.turns
     assert greeting.interrupted_by_caller
+    # The agent fell silent as the caller began, before their words cut the reply off.
+    assert question.silent_after_ms is not None and question.clear_after_ms is not None
+    assert question.silent_after_ms < question.clear_after_ms, question
     assert question.tools == ["search_knowledge"]  # and what they said is answered
