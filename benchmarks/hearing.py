@@ -19,10 +19,11 @@ Debian's espeak-ng and sox.
 
 import argparse
 import asyncio
-import re
+import queue
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,9 +36,12 @@ from pipecat.audio.vad.silero import SileroVADAnalyzer  # noqa: E402
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState  # noqa: E402
 
 from benchmarks.doc_table import write_between  # noqa: E402
+from knowledge.text import words  # noqa: E402
+from media_plane.barge_in import is_backchannel  # noqa: E402
 from media_plane.pcm import audioop  # noqa: E402
-from media_plane.pipeline import VAD_STOP_SECS  # noqa: E402
+from media_plane.pipeline import SPEECH_TIMEOUT_SECS, VAD_STOP_SECS  # noqa: E402
 from media_plane.providers.offline_stt import decode_pcm  # noqa: E402
+from media_plane.providers.recogniser import RECOGNISER  # noqa: E402
 from media_plane.providers.vad import (  # noqa: E402
     SharedSileroVADAnalyzer,
     _CallSileroModel,
@@ -49,6 +53,7 @@ from switchboard.fleet import Process  # noqa: E402
 from switchboard.line_conditions import BadLine, LineConditions, speech_level_dbfs  # noqa: E402
 from tests.speech_corpus import (  # noqa: E402
     DIGITS,
+    ESPEAK_VOICES,
     OFFLINE_VOICE,
     PHRASES,
     WORDS,
@@ -57,6 +62,7 @@ from tests.speech_corpus import (  # noqa: E402
     clip,
     corpus,
     over_the_line,
+    paused_clip,
     read_wav,
     tools_missing,
     write_wav,
@@ -149,7 +155,7 @@ def recognition(cache: Path) -> str:
         pcm = read_wav(c.path)
         line = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(RATE // 2, np.int16)])
         heard = said(decode_pcm(line.tobytes(), RATE))
-        found[(c.voice, c.level_dbfs)].append(c.text.split() == heard)
+        found[(c.voice, c.level_dbfs)].append(words(c.text) == heard)
     levels = (-25, -40)
     rows = ["| voice | -25 dBFS | -40 dBFS |", "| --- | --- | --- |"]
     for voice in dict.fromkeys(v for v, _ in found):
@@ -161,6 +167,49 @@ def recognition(cache: Path) -> str:
     ]
     rows.append(f"| all ({len(clips)} clips) | " + " | ".join(map(_share, by_level)) + " |")
     return "\n".join(rows)
+
+
+# What callers say over the agent. The barge-in section places calls with the first few
+# (a call takes ~10 s); the recogniser alone hears them all.
+ACKNOWLEDGEMENTS = ("okay", "yeah", "right", "uh huh", "mm hmm", "mhm", "yep", "I see", "got it")
+INTERRUPTIONS = (
+    "no, wait", "stop, stop", "sorry, I meant Tuesday", "hold on a second", "no", "wait",
+    "yes", "two", "excuse me", "what", "hang on", "actually, no",
+)  # fmt: skip
+
+
+def over_the_agent(cache: Path) -> str:
+    """The offline recogniser alone on what callers say over the agent, every voice, at -25
+    and -40 dBFS: decoded as an utterance that began while the agent spoke (with the
+    prompt, ``recogniser.OVER_AGENT_PROMPT``) and as any other. An acknowledgement counts
+    when it comes back as one or as nothing (the agent goes on either way); an
+    interruption, when it comes back as words that are not an acknowledgement."""
+    rows = [
+        "| said over the agent | clips | heard right: as over the agent | as any other |",
+        "| --- | --- | --- | --- |",
+    ]
+    for kind, texts in (("acknowledgement", ACKNOWLEDGEMENTS), ("interruption", INTERRUPTIONS)):
+        clips = corpus(cache, levels=(-25, -40), texts=texts)
+        right = {True: [], False: []}
+        for c in clips:
+            for over in right:
+                heard = _heard(read_wav(c.path), over)
+                ack = is_backchannel(heard) or not heard.strip()
+                right[over].append(ack if kind == "acknowledgement" else not ack)
+        rows.append(f"| {kind} | {len(clips)} | {_share(right[True])} | {_share(right[False])} |")
+    return "\n".join(rows)
+
+
+def _heard(pcm: np.ndarray, over_agent: bool) -> str:
+    """One utterance through a recogniser session, as a call streams it."""
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    session = RECOGNISER.open(RATE, lambda kind, payload: results.put((kind, payload)))
+    line = np.concatenate([np.zeros(RATE // 2, np.int16), pcm, np.zeros(RATE // 4, np.int16)])
+    session.start(line.tobytes(), over_agent=over_agent)
+    session.end()
+    _, text = results.get(timeout=60)
+    session.close()
+    return str(text)
 
 
 def _share(hits: list[bool]) -> str:
@@ -271,16 +320,13 @@ async def answers(platform: Platform, clips: list[Clip]) -> str:
 def said(transcript: str) -> list[str]:
     """The transcript's words, as the corpus spells them (Whisper writes "OK" as often as
     "okay", and punctuates)."""
-    words = re.findall(r"[a-z']+", transcript.lower())
-    return ["okay" if w == "ok" else w for w in words]
+    return ["okay" if w == "ok" else w for w in words(transcript)]
 
 
 LONG_GREETING = (
     "Hello, and thank you for calling Sunrise Dental. We are open from nine to five on "
     "weekdays and from nine to one on Saturdays. How can I help you today?"
 )
-BACKCHANNELS = ("okay", "yeah", "right", "uh huh", "mm hmm")
-INTERRUPTIONS = ("no, wait", "stop, stop", "sorry, I meant Tuesday", "hold on a second")
 
 
 async def barge_in(platform: Platform, cache: Path) -> str:
@@ -291,15 +337,15 @@ async def barge_in(platform: Platform, cache: Path) -> str:
     came."""
     voices = (OFFLINE_VOICE, "en-us", "en-us+f3", "en-gb")
     sounds = {
-        "backchannel": [clip(t, v, -25, cache).path for t in BACKCHANNELS for v in voices],
-        "interruption": [clip(t, v, -25, cache).path for t in INTERRUPTIONS for v in voices],
+        "backchannel": [clip(t, v, -25, cache).path for t in ACKNOWLEDGEMENTS[:5] for v in voices],
+        "interruption": [clip(t, v, -25, cache).path for t in INTERRUPTIONS[:4] for v in voices],
         "knock or cough burst": knocks(cache, 8),
     }
     rows = [
         "| over the agent | clips | the agent cut off | median speech start → agent silent "
-        "| median speech start → `clear` |"
+        "| median speech start → `clear` | judged the other way |"
     ]
-    rows.append("| --- | --- | --- | --- | --- |")
+    rows.append("| --- | --- | --- | --- | --- | --- |")
     number, tenant_id = platform.tenant(greeting=LONG_GREETING)
     limit = asyncio.Semaphore(3)
 
@@ -319,9 +365,118 @@ async def barge_in(platform: Platform, cache: Path) -> str:
         cut = sum(r[0] for r in results)
         silent = [r[1] for r in results if r[1] is not None]
         cleared = [r[2] for r in results if r[0] and r[2] is not None]
+        wrong = [
+            p.stem for p, r in zip(paths, results, strict=True) if r[0] != (kind == "interruption")
+        ]
         rows.append(
             f"| {kind} | {len(paths)} | {cut} ({cut / len(paths):.0%}) | "
-            f"{_median(silent)} ({len(silent)}) | {_median(cleared)} |"
+            f"{_median(silent)} ({len(silent)}) | {_median(cleared)} | "
+            f"{', '.join(wrong) or '-'} |"
+        )
+    return "\n".join(rows)
+
+
+# Sentences a caller pauses in (reading a number, thinking), and ones said straight through.
+PAUSED = (
+    ("My number is", "four five", "six two one."),
+    ("I'd like to book an appointment for", "Tuesday."),
+    ("Can I", "um", "change my booking?"),
+    ("The order number is", "seven three", "nine."),
+    ("I was wondering if", "you are open on Saturday."),
+    ("My date of birth is the fourth of", "June."),
+)
+WHOLE = (
+    "I'd like to book an appointment.", "What time do you close today?", "No.",
+    "That works for me.", "My number is four five six two one.", "Thank you very much.",
+)  # fmt: skip
+PAUSES_SECS = (0.5, 0.9)
+SMART_TURN_STOP_SECS = 3.0  # Smart Turn's own silence limit when it judges a turn unfinished
+
+
+def _speech_events(pcm: np.ndarray) -> list[tuple[str, float]]:
+    """The platform VAD's starts and stops over the clip, with a second of line before it
+    and 3.5 s after, as (kind, seconds)."""
+    vad = platform_vad()
+    vad.set_sample_rate(RATE)
+    line = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(int(RATE * 3.5), np.int16)])
+    events, speaking = [], False
+    for i in range(0, len(line) - 159, 160):
+        now = vad._run_analyzer(line[i : i + 160].tobytes()) == VADState.SPEAKING
+        if now != speaking:
+            events.append(("start" if now else "stop", (i + 160) / RATE))
+        speaking = now
+    return events
+
+
+def _turn_end(pcm: np.ndarray, smart) -> tuple[bool, float, float]:
+    """Whether the caller's turn is taken to end at the last of the VAD's stops (not at a
+    pause before it), how long after the end of speech it ends (the VAD's stop, less its
+    stop time), and how long the decision took. ``smart``: Smart Turn v3 asked at each
+    VAD stop (Pipecat's strategy; unfinished, it waits for its own silence limit), else
+    the platform's VAD stop + speech timeout. Either way, not before the words come."""
+    line16 = np.concatenate([np.zeros(RATE, np.int16), pcm])
+    line = line16.astype(np.float32) / 32768
+    events = _speech_events(pcm)
+    stops = [k for k, (kind, _) in enumerate(events) if kind == "stop"]
+    first_start = events[0][1]
+    spent = 0.0
+    for k in stops:
+        t = events[k][1]
+        resumes = events[k + 1][1] if k + 1 < len(events) else float("inf")
+        # Either way the turn waits for the recogniser's words (Pipecat's strategies need
+        # a transcript): the offline recogniser decodes the utterance at the VAD's stop.
+        started = time.perf_counter()
+        decode_pcm(line16[int(first_start * RATE) - RATE // 2 : int(t * RATE)].tobytes(), RATE)
+        words_at = t + time.perf_counter() - started
+        if smart is None:
+            end = max(t + SPEECH_TIMEOUT_SECS, words_at)
+        else:
+            begin = max(0, int((first_start - 0.6) * RATE))  # 0.5 s before speech, as Pipecat
+            started = time.perf_counter()
+            complete = smart._predict_endpoint(line[begin : int(t * RATE)])["prediction"] == 1
+            spent = max(spent, time.perf_counter() - started)
+            end = max(t + spent, words_at) if complete else t - VAD_STOP_SECS + SMART_TURN_STOP_SECS
+        if end < resumes:
+            return k == stops[-1], end - (events[stops[-1]][1] - VAD_STOP_SECS), spent
+    raise AssertionError("the VAD never stopped")
+
+
+def end_of_turn(cache: Path) -> str:
+    """Smart Turn v3 (Pipecat's bundled model, fed the call's 8 kHz audio) against the
+    platform's VAD silence + speech timeout, on the platform's VAD events: how often a
+    caller who pauses mid-sentence is cut off, how often one who said a whole sentence is
+    taken to be unfinished (and waited on), and how long after the end of their speech
+    the turn ends (the reply comes after either)."""
+    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+
+    smart = LocalSmartTurnAnalyzerV3()
+    smart.set_sample_rate(RATE)
+    paused = [
+        (read_wav(paused_clip(parts, voice, pause, cache)), pause)
+        for parts in PAUSED for voice in ESPEAK_VOICES for pause in PAUSES_SECS
+    ]  # fmt: skip
+    whole = [
+        read_wav(clip(t, v, -25, cache).path)
+        for t in WHOLE
+        for v in (OFFLINE_VOICE, *ESPEAK_VOICES)
+    ]
+    rows = [
+        "| turn end decided by | paused 0.5 s mid-sentence: cut off | paused 0.9 s: cut off "
+        f"| whole sentences ({len(whole)}): cut off | taken as unfinished "
+        "| median end of speech → turn end | slowest decision |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, analyzer in (("VAD silence + speech timeout (now)", None), ("Smart Turn v3", smart)):
+        cut = defaultdict(list)
+        for pcm, pause in paused:
+            cut[pause].append(not _turn_end(pcm, analyzer)[0])
+        ends = [_turn_end(pcm, analyzer) for pcm in whole]
+        waits = [wait for at_end, wait, _ in ends if at_end]
+        rows.append(
+            f"| {name} | {_share(cut[0.5])} of {len(cut[0.5])} | {_share(cut[0.9])} of "
+            f"{len(cut[0.9])} | {_share([not at_end for at_end, *_ in ends])} | "
+            f"{_share([w > VAD_STOP_SECS + 1.0 for w in waits])} | "
+            f"{np.median(waits) * 1000:.0f} ms | {max(took for *_, took in ends) * 1000:.0f} ms |"
         )
     return "\n".join(rows)
 
@@ -344,13 +499,15 @@ def knocks(cache: Path, n: int) -> list[Path]:
     return paths
 
 
+SECTIONS = ["vad", "end-of-turn", "recognition", "answers", "barge-in"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-doc", action="store_true")
     parser.add_argument("--cache", type=Path, default=ROOT / ".switchboard" / "hearing-corpus")
     parser.add_argument(
-        "--only", nargs="+", default=["vad", "recognition", "answers", "barge-in"],
-        choices=["vad", "recognition", "answers", "barge-in"], help="sections to run",
+        "--only", nargs="+", default=[*SECTIONS], choices=SECTIONS, help="sections to run",
     )  # fmt: skip
     args = parser.parse_args()
     if missing := tools_missing():
@@ -370,9 +527,14 @@ def main() -> None:
     if "vad" in args.only:
         sections += ["", "**Turn starts (the VAD alone)**", "", turn_starts(clips)]
         sections += ["", "**False starts on noise alone**", "", false_starts()]
+    if "end-of-turn" in args.only:
+        sections += ["", "**End of turn** (the VAD's events over each clip, offline)", ""]
+        sections.append(end_of_turn(args.cache))
     if "recognition" in args.only:
         sections += ["", "**Recognition (the offline recogniser alone)**", ""]
         sections.append(recognition(args.cache))
+        sections += ["", "**Said over the agent** (the offline recogniser alone)", ""]
+        sections.append(over_the_agent(args.cache))
     with tempfile.TemporaryDirectory() as data:
         platform = Platform(Path(data))
         try:

@@ -19,7 +19,9 @@ offline one): about a second after the caller began. So the agent falls silent t
 moment the caller starts over it (``AgentPauseFrame``: its audio is held, not dropped,
 by the output transport) and, if what they said was a backchannel or nothing at all,
 speaks on from where it stopped (``AgentResumeFrame``), as a person does; if not, the
-turn starts and the held audio is dropped with the rest of the reply.
+turn starts and the held audio is dropped with the rest of the reply. The offline
+recogniser is told which utterances began over the agent, and listens for what callers
+say there (``recogniser.OVER_AGENT_PROMPT``).
 """
 
 import asyncio
@@ -43,6 +45,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 
+from knowledge.text import words
+
 # Words a listener says to say "go on". Not "yes", "no", "sure" or "stop": over a question
 # they are answers, and an answer takes the turn.
 BACKCHANNEL_WORDS = frozenset(
@@ -50,8 +54,11 @@ BACKCHANNEL_WORDS = frozenset(
      "yeah", "yep", "yup", "right", "alright", "cool"}
 )  # fmt: skip
 BACKCHANNEL_PHRASES = re.compile(r"\b(all right|i see|got it)\b")
-# Backchannels last 0.2-0.7 s; a caller still speaking after this is taking the turn.
-LONG_SPEECH_SECS = 0.9
+# Backchannels last 0.2-0.9 s; a caller still speaking after that is taking the turn.
+# Counted from the VAD's start (~0.1 s in) to its stop, which comes only after its stop
+# time of silence (0.35 s): a 0.9 s "mm hmm" keeps it "speaking" for ~1.15 s. (At 0.9 s,
+# the agent was cut off by a long hum before its words could show it was one.)
+LONG_SPEECH_SECS = 1.3
 # After the caller stops, how long their words may take to come (the offline recogniser
 # decodes in ~0.2-0.3 s) before the agent, paused for them, speaks on.
 WORDS_WAIT_SECS = 0.8
@@ -67,16 +74,33 @@ class AgentResumeFrame(SystemFrame):
     """It was a backchannel, or no words at all: the agent speaks on."""
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z]+", text.lower())
+@dataclass
+class NoWordsFrame(SystemFrame):
+    """The recogniser found no words in the caller's last utterance (noise, a cough): an
+    agent paused for them need not wait any longer. Only a recogniser that decodes whole
+    utterances (the offline one) knows this; for the others the wait runs out."""
+
+
+@dataclass
+class AgentSpeech:
+    """Whether the agent is speaking, as the output transport reports it (its Bot*
+    frames reach every processor before it, upstream)."""
+
+    speaking: bool = False
+
+    def update(self, frame: Frame) -> None:
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self.speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self.speaking = False
 
 
 def is_backchannel(text: str) -> bool:
     """Whether ``text`` is acknowledgements and nothing else ("Mm-hmm.", "Okay, okay.",
     "Yeah, I see."). Empty text is not: it is no words at all."""
-    words = _words(text)
-    rest = _words(BACKCHANNEL_PHRASES.sub(" ", " ".join(words)))
-    return bool(words) and all(w in BACKCHANNEL_WORDS for w in rest)
+    said = words(text)
+    rest = words(BACKCHANNEL_PHRASES.sub(" ", " ".join(said)))
+    return bool(said) and all(w in BACKCHANNEL_WORDS for w in rest)
 
 
 class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
@@ -86,8 +110,9 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
     def __init__(self, *, long_speech_secs: float = LONG_SPEECH_SECS, **kwargs) -> None:
         super().__init__(**kwargs)
         self._long_speech_secs = long_speech_secs
-        self._agent_speaking = False
+        self._agent = AgentSpeech()
         self._waiting = False  # the caller began over the agent; their words will decide
+        self._caller_speaking = False  # the VAD's view, between its start and stop
         self._timer: asyncio.Task | None = None  # long speech, or words that never came
 
     async def handle_user_turn_started(self) -> None:
@@ -99,21 +124,25 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
         await self._stop_timer()
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
-        if isinstance(frame, BotStartedSpeakingFrame):
-            self._agent_speaking = True
-        elif isinstance(frame, BotStoppedSpeakingFrame):
-            self._agent_speaking = False
-        elif isinstance(frame, VADUserStartedSpeakingFrame):
-            if not self._agent_speaking:
+        self._agent.update(frame)
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._caller_speaking = True
+            if not self._agent.speaking:
                 await self.trigger_user_turn_started()
                 return ProcessFrameResult.STOP
             if not self._waiting:
                 self._waiting = True
                 await self.push_frame(AgentPauseFrame())
             await self._start_timer(self._long_speech())
-        elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._waiting:
-            await self._start_timer(self._no_words())
-        elif isinstance(frame, UserBackchannelFrame) and self._waiting:
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._caller_speaking = False
+            if self._waiting:
+                await self._start_timer(self._no_words())
+        elif (
+            isinstance(frame, (UserBackchannelFrame, NoWordsFrame))
+            and self._waiting
+            and not self._caller_speaking  # "no," came back empty, but "wait" is under way
+        ):
             await self._stop_timer()
             await self._resume()
         elif (
@@ -159,18 +188,15 @@ class BackchannelFilter(FrameProcessor):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._agent_speaking = False
+        self._agent = AgentSpeech()
         self._over_agent = False  # the caller's speech under way began over the agent
         self._in_turn = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, BotStartedSpeakingFrame):
-            self._agent_speaking = True
-        elif isinstance(frame, BotStoppedSpeakingFrame):
-            self._agent_speaking = False
-        elif isinstance(frame, VADUserStartedSpeakingFrame):
-            self._over_agent = self._agent_speaking and not self._in_turn
+        self._agent.update(frame)
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._over_agent = self._agent.speaking and not self._in_turn
         elif isinstance(frame, UserStartedSpeakingFrame):
             self._in_turn = True
         elif isinstance(frame, UserStoppedSpeakingFrame):

@@ -80,6 +80,10 @@ def _spoken(text: str, voice: str, work: Path) -> np.ndarray:
         write_wav(raw, np.frombuffer(speech, np.int16), 22050)
     else:
         subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
+    return _band(raw, work)
+
+
+def _band(raw: Path, work: Path) -> np.ndarray:
     band = work / "band.wav"
     subprocess.run(
         ["sox", str(raw), "-r", str(RATE), "-b", "16", "-c", "1", str(band),
@@ -87,6 +91,24 @@ def _spoken(text: str, voice: str, work: Path) -> np.ndarray:
         check=True,
     )  # fmt: skip
     return read_wav(band)
+
+
+def paused_clip(parts: tuple[str, ...], voice: str, pause_secs: float, cache: Path) -> Path:
+    """One sentence said with pauses between its ``parts`` ("My number is ... four five
+    ... six"), at -25 dBFS. espeak-ng's SSML breaks keep the sentence's intonation across
+    them (a part said alone would end falling, as a finished sentence does)."""
+    name = f"{voice}_{'_'.join(parts)}_{pause_secs:g}".replace(" ", "-").replace("+", "_")
+    path = cache / "paused" / f"{name}.wav"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pause = f' <break time="{int(pause_secs * 1000)}ms"/> '
+        with tempfile.TemporaryDirectory() as work:
+            raw = Path(work) / "raw.wav"
+            ssml = f"<speak>{pause.join(parts)}</speak>"
+            subprocess.run(["espeak-ng", "-m", "-v", voice, "-w", str(raw), ssml], check=True)
+            pcm = _band(raw, Path(work))
+        write_wav(path, over_the_line(at_level(pcm, -25)), RATE)
+    return path
 
 
 def clip(text: str, voice: str, level_dbfs: float, cache: Path) -> Clip:

@@ -26,6 +26,7 @@ from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import STTService
 from pipecat.utils.time import time_now_iso8601
 
+from media_plane.barge_in import AgentSpeech, NoWordsFrame
 from media_plane.providers.recogniser import RECOGNISER, Session
 
 # VAD confirms speech ~0.2 s after it starts, and its decision reaches this service later
@@ -50,6 +51,7 @@ class OfflineSTTService(STTService):
         self._pre_roll: deque[bytes] = deque()
         self._pre_roll_bytes = 0
         self._in_utterance = False
+        self._agent = AgentSpeech()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self, frame: StartFrame):
@@ -86,12 +88,13 @@ class OfflineSTTService(STTService):
         yield None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
+        self._agent.update(frame)
         if isinstance(frame, VADUserStartedSpeakingFrame) and not self._in_utterance:
             if self._session is None and self._loop is not None:
                 self._open()  # the first utterance, or the recogniser process was lost
             self._in_utterance = True
             if self._session is not None:
-                self._session.start(b"".join(self._pre_roll))
+                self._session.start(b"".join(self._pre_roll), over_agent=self._agent.speaking)
             self._pre_roll.clear()
             self._pre_roll_bytes = 0
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._in_utterance:
@@ -118,8 +121,10 @@ class OfflineSTTService(STTService):
 
     async def _push_transcript(self, text: str) -> None:
         if not text:
-            # Noise or a cough: there is no turn to answer.
+            # Noise or a cough: there is no turn to answer (and an agent paused for the
+            # caller's words speaks on).
             logger.debug("stt.empty_utterance")
+            await self.push_frame(NoWordsFrame())
             return
         frame = TranscriptionFrame(text, self._user_id, time_now_iso8601(), finalized=True)
         await self.push_frame(frame)

@@ -40,6 +40,15 @@ MAX_GAIN = 100.0  # +40 dB: a caller at -45 dBFS, not the hiss of an empty line
 # Below this much audio a turn is a short answer ("yes", "two"): the agent's key terms are
 # not offered to the model, which would otherwise hear them in a one-word answer.
 HINT_AFTER_SECS = 1.0
+# What a caller says over the agent, given to the model as the conversation so far
+# (Whisper's prompt) for utterances that began while the agent spoke: hums, which it
+# otherwise writes as the nearest words it knows ("mm hmm" as "Remember."), and the
+# interruptions they must still be told from. On the hearing corpus (seven voices, -25
+# and -40 dBFS), acknowledgements came back as acknowledgements or as nothing in 83% of
+# clips against 71% without it, and interruptions as words in 99% against 96%. A prompt
+# listing more acknowledgements ("Uh-huh", "Yeah") found more of them and turned "wait"
+# and "yes" into "Uh-huh" (interruptions 92%).
+OVER_AGENT_PROMPT = "Mm-hmm. No, wait."
 
 OnResult = Callable[[str, object], None]  # (kind, payload), called on the reader thread
 
@@ -55,6 +64,7 @@ class _Utterances:
     hints: str | None
     audio: list[bytes] = field(default_factory=list)
     active: bool = False
+    over_agent: bool = False  # the utterance under way began while the agent spoke
 
 
 class _Whisper:
@@ -81,7 +91,7 @@ class _Whisper:
         vocabulary = tokenizers.Tokenizer.from_file(f"{path}/tokenizer.json").get_vocab()
         self._suppress = [-1, *(i for t, i in vocabulary.items() if any(c.isdigit() for c in t))]
 
-    def decode(self, pcm: bytes, rate: int, hints: str | None) -> str:
+    def decode(self, pcm: bytes, rate: int, hints: str | None, over_agent: bool = False) -> str:
         import numpy as np
         import soxr
 
@@ -104,7 +114,8 @@ class _Whisper:
             condition_on_previous_text=False,
             without_timestamps=True,
             suppress_tokens=self._suppress,
-            hotwords=hints if long_enough else None,
+            initial_prompt=OVER_AGENT_PROMPT if over_agent else None,
+            hotwords=hints if long_enough and not over_agent else None,
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
@@ -128,14 +139,16 @@ def _serve(conn) -> None:  # runs in the child: the model and its libraries load
                 whisper.load()
             elif op == "start" and session in streams:
                 s = streams[session]
-                s.audio, s.active = [payload], True
+                pre_roll, s.over_agent = payload
+                s.audio, s.active = [pre_roll], True
             elif op == "audio" and session in streams and streams[session].active:
                 streams[session].audio.append(payload)
             elif op == "end" and session in streams and streams[session].active:
                 s = streams[session]
                 s.active = False
                 pcm, s.audio = b"".join(s.audio), []
-                conn.send((session, "text", whisper.decode(pcm, s.rate, s.hints)))
+                text = whisper.decode(pcm, s.rate, s.hints, s.over_agent)
+                conn.send((session, "text", text))
             elif op == "close":
                 streams.pop(session, None)
             elif op == "transcribe":
@@ -158,8 +171,10 @@ class Session:
         self._recogniser = recogniser
         self._id = session
 
-    def start(self, pcm: bytes) -> None:
-        self._recogniser._send("start", self._id, pcm)
+    def start(self, pcm: bytes, over_agent: bool = False) -> None:
+        """An utterance begins, with the audio just before it; ``over_agent`` if the agent
+        was speaking."""
+        self._recogniser._send("start", self._id, (pcm, over_agent))
 
     def audio(self, pcm: bytes) -> None:
         self._recogniser._send("audio", self._id, pcm)

@@ -47,7 +47,9 @@ async def test_words_over_the_agent_cut_it_off(platform, tenant):
     )  # fmt: skip
     greeting, question = report.turns
     assert greeting.interrupted_by_caller
-    # The agent fell silent as the caller began, before their words cut the reply off.
+    # The agent fell silent as the caller began, well before their words (which the
+    # offline recogniser has only once the caller has spoken ~0.9 s) cut the reply off.
+    # Without the pause it went on until the `clear`, a frame or two before it.
     assert question.silent_after_ms is not None and question.clear_after_ms is not None
-    assert question.silent_after_ms < question.clear_after_ms, question
+    assert question.clear_after_ms - question.silent_after_ms >= 300, question
     assert question.tools == ["search_knowledge"]  # and what they said is answered

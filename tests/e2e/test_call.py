@@ -5,7 +5,6 @@ import asyncio
 import base64
 import io
 import json
-import re
 import secrets
 import time
 import wave
@@ -16,6 +15,7 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
+from knowledge.text import words
 from media_plane.providers.offline_tts import synthesize
 from switchboard.caller import Utterance, place_call
 from switchboard.line_conditions import LineConditions
@@ -42,11 +42,6 @@ and most patients see their teeth become several shades lighter after a single s
 # Its words' stems: the recogniser may hear "patient" for "patients", "build" for
 # "building", and none of them is in the greeting or in "one moment, please".
 PARKING_ANSWER = frozenset({"free", "park", "pati", "mill", "lane", "behi", "buil"})
-
-
-def words(heard: str) -> list[str]:
-    """A transcript's words, lower case, without its punctuation."""
-    return re.findall(r"[a-z0-9']+", heard.lower())
 
 
 def heard_the_parking_answer(heard: str) -> bool:

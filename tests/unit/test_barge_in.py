@@ -1,8 +1,25 @@
-"""What counts as a backchannel: acknowledgements alone, as a recogniser writes them."""
+"""What counts as a backchannel (acknowledgements alone, as a recogniser writes them), and
+how the caller's speech over the agent pauses it, lets it speak on, or cuts it off."""
 
 import pytest
+from pipecat.clocks.system_clock import SystemClock
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    TranscriptionFrame,
+    UserBackchannelFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.utils.asyncio.task_manager import TaskManager
 
-from media_plane.barge_in import is_backchannel
+from media_plane.barge_in import (
+    AgentPauseFrame,
+    AgentResumeFrame,
+    BargeInUserTurnStartStrategy,
+    NoWordsFrame,
+    is_backchannel,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,3 +36,59 @@ def test_acknowledgements_alone_are_a_backchannel(said):
 def test_anything_more_takes_the_turn(said):
     # "Yes" over a question is an answer; no words at all is not an acknowledgement.
     assert not is_backchannel(said)
+
+
+class Over:
+    """The strategy over an agent that is speaking: what it pushes, and whether it started
+    the caller's turn."""
+
+    def __init__(self, strategy: BargeInUserTurnStartStrategy) -> None:
+        self.strategy = strategy
+        self.pushed: list[type] = []
+        self.turn_started = False
+
+        @strategy.event_handler("on_push_frame")
+        async def _pushed(_strategy, frame, _direction):
+            self.pushed.append(type(frame))
+
+        @strategy.event_handler("on_user_turn_started")
+        async def _started(_strategy, _params):
+            self.turn_started = True
+
+    async def feed(self, *frames) -> None:
+        for frame in frames:
+            await self.strategy.process_frame(frame)
+
+
+@pytest.fixture
+async def over_agent():
+    strategy = BargeInUserTurnStartStrategy(long_speech_secs=30)
+    setup = FrameProcessorSetup(
+        clock=SystemClock(), task_manager=TaskManager(), pipeline_worker=None
+    )
+    await strategy.setup(setup)
+    over = Over(strategy)
+    await over.feed(BotStartedSpeakingFrame())
+    yield over
+    await strategy.cleanup()
+
+
+async def test_the_agent_pauses_for_the_callers_words_and_speaks_on_after_a_backchannel(
+    over_agent,
+):
+    await over_agent.feed(VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame())
+    await over_agent.feed(UserBackchannelFrame("Mm-hmm.", "caller", "now"))
+    assert over_agent.pushed == [AgentPauseFrame, AgentResumeFrame]
+    assert not over_agent.turn_started
+
+
+async def test_no_words_from_the_first_part_do_not_resume_the_agent_while_the_caller_goes_on(
+    over_agent,
+):
+    # "No, ... wait": the recogniser found nothing in "no", but the caller is already
+    # saying "wait". The agent stays paused, and "wait" cuts it off.
+    await over_agent.feed(VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame())
+    await over_agent.feed(VADUserStartedSpeakingFrame(), NoWordsFrame())
+    assert over_agent.pushed == [AgentPauseFrame]
+    await over_agent.feed(TranscriptionFrame("Wait.", "caller", "now"))
+    assert over_agent.turn_started

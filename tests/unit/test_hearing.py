@@ -3,6 +3,7 @@ recogniser hears its word: the hardest cases of the hearing benchmark
 (``benchmarks/hearing.py``), kept as a regression test. With Pipecat's defaults none of the
 quiet words below started a turn."""
 
+import queue
 import re
 import subprocess
 from pathlib import Path
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 from pipecat.audio.vad.vad_analyzer import VADState
 
+from media_plane.barge_in import is_backchannel
 from media_plane.pcm import audioop
 from media_plane.pipeline import VAD_STOP_SECS
 from media_plane.providers.offline_stt import decode_pcm
+from media_plane.providers.recogniser import RECOGNISER
 from media_plane.providers.vad import SharedSileroVADAnalyzer, phone_vad_params
 from switchboard.line_conditions import BadLine, LineConditions, speech_level_dbfs
 from tests.speech_corpus import (
@@ -109,3 +112,37 @@ def test_a_quiet_short_answer_is_recognised(cache, voice, answer):
     line = np.concatenate([np.zeros(RATE, np.int16), pcm, np.zeros(RATE // 2, np.int16)])
     heard = decode_pcm(line.tobytes(), RATE)
     assert re.findall(r"[a-z]+", heard.lower()) == answer.split()
+
+
+def heard_over_the_agent(pcm: np.ndarray) -> str:
+    """What the recogniser makes of an utterance that began while the agent spoke."""
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    session = RECOGNISER.open(RATE, lambda kind, payload: results.put((kind, payload)))
+    try:
+        line = np.concatenate([np.zeros(RATE // 2, np.int16), pcm, np.zeros(RATE // 4, np.int16)])
+        session.start(line.tobytes(), over_agent=True)
+        session.end()
+        kind, text = results.get(timeout=60)
+    finally:
+        session.close()
+    assert kind == "text", text
+    return text
+
+
+@pytest.mark.parametrize(
+    ("voice", "said"),
+    [(OFFLINE_VOICE, "mm hmm"), ("en-029+m3", "uh huh"), ("en-us+f3", "yeah")],
+)
+def test_a_hum_over_the_agent_is_heard_as_one(cache, voice, said):
+    """Without being told what callers say over the agent, the recogniser wrote these as
+    "Remember." and "Thank you.": words, which cut the agent off."""
+    heard = heard_over_the_agent(read_wav(clip(said, voice, -40, cache).path))
+    assert is_backchannel(heard) or not heard, heard
+
+
+@pytest.mark.parametrize(
+    ("voice", "said"), [(OFFLINE_VOICE, "wait"), ("en-gb", "no, wait"), (OFFLINE_VOICE, "no")]
+)
+def test_an_interruption_over_the_agent_is_still_heard_as_words(cache, voice, said):
+    heard = heard_over_the_agent(read_wav(clip(said, voice, -40, cache).path))
+    assert re.findall(r"[a-z]+", heard.lower()) == re.findall(r"[a-z]+", said), heard
