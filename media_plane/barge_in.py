@@ -107,9 +107,16 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
     """The caller's turn starts when they speak to a silent agent, and over the agent when
     their words are more than a backchannel or they go on speaking."""
 
-    def __init__(self, *, long_speech_secs: float = LONG_SPEECH_SECS, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        long_speech_secs: float = LONG_SPEECH_SECS,
+        words_wait_secs: float = WORDS_WAIT_SECS,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self._long_speech_secs = long_speech_secs
+        self._words_wait_secs = words_wait_secs
         self._agent = AgentSpeech()
         self._waiting = False  # the caller began over the agent; their words will decide
         self._caller_speaking = False  # the VAD's view, between its start and stop
@@ -147,11 +154,12 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
             await self._resume()
         elif (
             isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame))
-            and self._waiting
+            and (self._waiting or self._agent.speaking)
             and frame.text.strip()
         ):
             # Only words that are more than a backchannel get here over the agent
-            # (``BackchannelFilter`` takes the rest out).
+            # (``BackchannelFilter`` takes the rest out). Words that come after the
+            # wait ran out (a recogniser slowed by a busy machine) still cut it off.
             await self.trigger_user_turn_started()
             return ProcessFrameResult.STOP
         return ProcessFrameResult.CONTINUE
@@ -167,7 +175,7 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
             await self.trigger_user_turn_started()
 
     async def _no_words(self) -> None:
-        await asyncio.sleep(WORDS_WAIT_SECS)
+        await asyncio.sleep(self._words_wait_secs)
         self._timer = None
         if self._waiting:  # noise, or a cough: the agent goes on
             await self._resume()

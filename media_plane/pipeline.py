@@ -67,6 +67,7 @@ from media_plane.barge_in import (
     BargeInUserTurnStartStrategy,
 )
 from media_plane.calls import Call, Prepared
+from media_plane.empty_turn import NoWordsUserTurnStopStrategy
 from media_plane.keypad import KeypadInput, KeypadUserTurnStartStrategy
 from media_plane.latency import TurnLatency
 from media_plane.llm_recovery import LLMRecovery
@@ -326,7 +327,10 @@ def build_call_worker(
             empty_user_turn=None,
             user_turn_strategies=UserTurnStrategies(
                 start=[BargeInUserTurnStartStrategy(), KeypadUserTurnStartStrategy()],
-                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=SPEECH_TIMEOUT_SECS)],
+                stop=[
+                    NoWordsUserTurnStopStrategy(),
+                    SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=SPEECH_TIMEOUT_SECS),
+                ],
             ),
         ),
     )

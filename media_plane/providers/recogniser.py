@@ -44,10 +44,10 @@ HINT_AFTER_SECS = 1.0
 # (Whisper's prompt) for utterances that began while the agent spoke: hums, which it
 # otherwise writes as the nearest words it knows ("mm hmm" as "Remember."), and the
 # interruptions they must still be told from. On the hearing corpus (seven voices, -25
-# and -40 dBFS), acknowledgements came back as acknowledgements or as nothing in 83% of
-# clips against 71% without it, and interruptions as words in 99% against 96%. A prompt
-# listing more acknowledgements ("Uh-huh", "Yeah") found more of them and turned "wait"
-# and "yes" into "Uh-huh" (interruptions 92%).
+# and -40 dBFS), acknowledgements come back as acknowledgements or as nothing in 84% of
+# clips against 71% without it, and interruptions as words in 96% against 95%
+# (docs/call-quality.md). A prompt listing more acknowledgements ("Uh-huh", "Yeah")
+# found more of them and turned "wait" and "yes" into "Uh-huh" (interruptions 92%).
 OVER_AGENT_PROMPT = "Mm-hmm. No, wait."
 
 OnResult = Callable[[str, object], None]  # (kind, payload), called on the reader thread

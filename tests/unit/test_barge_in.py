@@ -1,6 +1,8 @@
 """What counts as a backchannel (acknowledgements alone, as a recogniser writes them), and
 how the caller's speech over the agent pauses it, lets it speak on, or cuts it off."""
 
+import asyncio
+
 import pytest
 from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
@@ -62,7 +64,7 @@ class Over:
 
 @pytest.fixture
 async def over_agent():
-    strategy = BargeInUserTurnStartStrategy(long_speech_secs=30)
+    strategy = BargeInUserTurnStartStrategy(long_speech_secs=30, words_wait_secs=0.05)
     setup = FrameProcessorSetup(
         clock=SystemClock(), task_manager=TaskManager(), pipeline_worker=None
     )
@@ -91,4 +93,13 @@ async def test_no_words_from_the_first_part_do_not_resume_the_agent_while_the_ca
     await over_agent.feed(VADUserStartedSpeakingFrame(), NoWordsFrame())
     assert over_agent.pushed == [AgentPauseFrame]
     await over_agent.feed(TranscriptionFrame("Wait.", "caller", "now"))
+    assert over_agent.turn_started
+
+
+async def test_words_that_come_after_the_agent_spoke_on_still_cut_it_off(over_agent):
+    # The recogniser was slow (a busy machine): the agent stopped waiting and spoke on.
+    await over_agent.feed(VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame())
+    await asyncio.sleep(0.2)
+    assert over_agent.pushed == [AgentPauseFrame, AgentResumeFrame]
+    await over_agent.feed(TranscriptionFrame("No, wait.", "caller", "now"))
     assert over_agent.turn_started
