@@ -4,7 +4,6 @@ how the caller's speech over the agent pauses it, lets it speak on, or cuts it o
 import asyncio
 
 import pytest
-from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     TranscriptionFrame,
@@ -12,8 +11,6 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
-from pipecat.utils.asyncio.task_manager import TaskManager
 
 from media_plane.barge_in import (
     AgentPauseFrame,
@@ -22,6 +19,7 @@ from media_plane.barge_in import (
     NoWordsFrame,
     is_backchannel,
 )
+from tests.turn_strategy import StrategyUnderTest
 
 
 @pytest.mark.parametrize(
@@ -40,36 +38,12 @@ def test_anything_more_takes_the_turn(said):
     assert not is_backchannel(said)
 
 
-class Over:
-    """The strategy over an agent that is speaking: what it pushes, and whether it started
-    the caller's turn."""
-
-    def __init__(self, strategy: BargeInUserTurnStartStrategy) -> None:
-        self.strategy = strategy
-        self.pushed: list[type] = []
-        self.turn_started = False
-
-        @strategy.event_handler("on_push_frame")
-        async def _pushed(_strategy, frame, _direction):
-            self.pushed.append(type(frame))
-
-        @strategy.event_handler("on_user_turn_started")
-        async def _started(_strategy, _params):
-            self.turn_started = True
-
-    async def feed(self, *frames) -> None:
-        for frame in frames:
-            await self.strategy.process_frame(frame)
-
-
 @pytest.fixture
 async def over_agent():
+    """The start strategy over an agent that is speaking."""
     strategy = BargeInUserTurnStartStrategy(long_speech_secs=30, words_wait_secs=0.05)
-    setup = FrameProcessorSetup(
-        clock=SystemClock(), task_manager=TaskManager(), pipeline_worker=None
-    )
-    await strategy.setup(setup)
-    over = Over(strategy)
+    over = StrategyUnderTest(strategy, "on_user_turn_started")
+    await over.set_up()
     await over.feed(BotStartedSpeakingFrame())
     yield over
     await strategy.cleanup()
@@ -81,7 +55,7 @@ async def test_the_agent_pauses_for_the_callers_words_and_speaks_on_after_a_back
     await over_agent.feed(VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame())
     await over_agent.feed(UserBackchannelFrame("Mm-hmm.", "caller", "now"))
     assert over_agent.pushed == [AgentPauseFrame, AgentResumeFrame]
-    assert not over_agent.turn_started
+    assert "on_user_turn_started" not in over_agent.raised
 
 
 async def test_no_words_from_the_first_part_do_not_resume_the_agent_while_the_caller_goes_on(
@@ -93,7 +67,7 @@ async def test_no_words_from_the_first_part_do_not_resume_the_agent_while_the_ca
     await over_agent.feed(VADUserStartedSpeakingFrame(), NoWordsFrame())
     assert over_agent.pushed == [AgentPauseFrame]
     await over_agent.feed(TranscriptionFrame("Wait.", "caller", "now"))
-    assert over_agent.turn_started
+    assert "on_user_turn_started" in over_agent.raised
 
 
 async def test_words_that_come_after_the_agent_spoke_on_still_cut_it_off(over_agent):
@@ -102,4 +76,4 @@ async def test_words_that_come_after_the_agent_spoke_on_still_cut_it_off(over_ag
     await asyncio.sleep(0.2)
     assert over_agent.pushed == [AgentPauseFrame, AgentResumeFrame]
     await over_agent.feed(TranscriptionFrame("No, wait.", "caller", "now"))
-    assert over_agent.turn_started
+    assert "on_user_turn_started" in over_agent.raised
