@@ -54,6 +54,21 @@ def test_a_quiet_callers_one_word_answer_starts_a_turn(cache, voice, word):
     assert turn_starts(read_wav(quiet.path))
 
 
+@pytest.mark.parametrize(
+    ("voice", "word"), [(OFFLINE_VOICE, "two"), (OFFLINE_VOICE, "eight"), ("en-us+klatt4", "no")]
+)
+def test_a_short_answer_starts_a_turn_wherever_it_falls_against_the_vads_windows(
+    cache, voice, word
+):
+    # The caller's 20 ms frames fall at eight offsets into the VAD's 32 ms windows; scored
+    # at one phase, each of these words started no turn at two to four of them.
+    pcm = read_wav(clip(word, voice, -25, cache).path)
+    missed = [
+        k for k in range(8) if not turn_starts(np.concatenate([np.zeros(160 * k, np.int16), pcm]))
+    ]
+    assert missed == []
+
+
 @pytest.mark.parametrize("kind", ["whitenoise", "brownnoise"])
 def test_steady_noise_on_the_line_starts_no_turn(cache, kind):
     path = cache / f"{kind}.wav"
